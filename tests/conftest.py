@@ -1,0 +1,83 @@
+"""Shared fixtures: every test runs in its own folder against its own SQLite store.
+
+``cli(*args)`` runs the CLI in process and returns (exit_code, stdout, stderr).
+``store`` is a TrackingTarget on a tmp SQLite file; MLFLOW_TRACKING_URI points at it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Run in a tmp folder with no tracking settings leaking in from the environment."""
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "UNISIM_PROFILE",
+        "UNISIM_CONFIG_DIR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh SQLite MLflow store; also exported as MLFLOW_TRACKING_URI for subprocesses."""
+    from unisim.tracking import TrackingTarget
+
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    target = TrackingTarget(
+        uri=f"sqlite:///{db}", artifact_root=(tmp_path / "store" / "artifacts").as_uri()
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", target.uri)
+    yield target
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def client(store):
+    from unisim.tracking import configure
+
+    return configure(store)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``unisim ARGS...`` in process: returns (exit_code, stdout, stderr)."""
+    from unisim.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for ``unisim`` subprocesses: the repo importable, quiet git."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

@@ -1,0 +1,114 @@
+"""The ``unisim`` command line: thin wrappers over library calls.
+
+    unisim --help
+    unisim run configs/train_burgers_golden.yaml
+    python -m unisim configs validate configs/*.yaml
+
+``main(argv) -> int`` runs in process (tests call it); ``run()`` is the console
+script. Errors the user can fix print one line and exit 2; a failed check
+exits 1; nothing prints a traceback. Command modules are imported here, but
+they import torch and mlflow only inside the commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Annotated
+
+import typer
+
+from unisim import __version__
+
+app = typer.Typer(
+    name="unisim",
+    help="Train, evaluate and manage neural PDE surrogates on MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Top-level commands: name -> "module:function".
+COMMANDS = {
+    "run": "unisim.commands.run:run",
+    "train": "unisim.commands.train:train",
+    "evaluate": "unisim.commands.evaluate:evaluate",
+    "promote": "unisim.commands.promote:promote",
+    "leaderboard": "unisim.commands.promote:leaderboard",
+    "sync": "unisim.commands.server:sync",
+    "ui": "unisim.commands.ui:ui",
+}
+# Sub-command groups: name -> module exposing ``app``.
+GROUPS = {
+    "data": "unisim.commands.data",
+    "experiments": "unisim.commands.experiments",
+    "runs": "unisim.commands.runs",
+    "registry": "unisim.commands.registry",
+    "server": "unisim.commands.server",
+    "vast": "unisim.commands.vast",
+    "configs": "unisim.commands.configs",
+}
+
+
+def _register() -> None:
+    """Register the commands whose modules exist: a command lands with its module."""
+    for name, spec in COMMANDS.items():
+        module, func = spec.split(":")
+        if importlib.util.find_spec(module) is not None:
+            app.command(name)(getattr(importlib.import_module(module), func))
+    for name, module in GROUPS.items():
+        if importlib.util.find_spec(module) is not None:
+            app.add_typer(importlib.import_module(module).app, name=name)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"unisim {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Train, evaluate and manage neural PDE surrogates on MLflow."""
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code (no SystemExit, no traceback)."""
+    from unisim.errors import UnisimError
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="unisim", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UnisimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        # click's (or typer's vendored click's) usage errors: one line, their exit code.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2  # the help text has been printed already
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"error: {exc.format_message()}{where}", file=sys.stderr)
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Options and output helpers shared by the command modules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ConfigArg = Annotated[str, typer.Argument(help="Config YAML file.", metavar="CONFIG")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config key: --set training.lr=3e-4 (repeatable)."),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (beats MLFLOW_TRACKING_URI)."),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option("--profile", help="Tracking profile in mlruns-config/ (or UNISIM_PROFILE)."),
+]
+
+
+def target(tracking_uri: str | None, profile: str | None):  # -> TrackingTarget
+    """Resolve the tracking store from the common options."""
+    from unisim.tracking import resolve_tracking
+
+    return resolve_tracking(tracking_uri, profile)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (pure functions), rollouts, physics checks, gates, reports, plots."""
