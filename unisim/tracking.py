@@ -226,10 +226,8 @@ def version_tags() -> dict[str, str]:
 
     tags = {"unisim.python_version": platform.python_version()}
     for pkg in ("unisim", "torch", "mlflow", "numpy"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             tags[f"unisim.{pkg}_version"] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return tags
 
 
@@ -398,10 +396,8 @@ def default_pip_requirements() -> list[str]:
 
     reqs = []
     for pkg in ("torch", "numpy", "mlflow"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             reqs.append(f"{pkg}=={version(pkg).split('+')[0]}")
-        except PackageNotFoundError:
-            pass
     return reqs
 
 
