@@ -32,13 +32,32 @@ def _isolated(tmp_path, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory) -> Path:
+    """An empty, fully migrated MLflow SQLite database, made once per session.
+
+    Creating the schema runs every alembic migration (seconds); copying the file
+    gives each test a fresh store for the price of a file copy.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = tmp_path_factory.mktemp("template-store")
+    db = folder / "mlflow.db"
+    store = SqlAlchemyStore(f"sqlite:///{db}", (folder / "artifacts").as_uri())
+    store.engine.dispose()
+    return db
+
+
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(tmp_path, monkeypatch, _template_db):
     """A fresh SQLite MLflow store; also exported as MLFLOW_TRACKING_URI for subprocesses."""
+    import shutil
+
     from unisim.tracking import TrackingTarget
 
     db = tmp_path / "store" / "mlflow.db"
     db.parent.mkdir()
+    shutil.copyfile(_template_db, db)
     target = TrackingTarget(
         uri=f"sqlite:///{db}", artifact_root=(tmp_path / "store" / "artifacts").as_uri()
     )

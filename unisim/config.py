@@ -84,6 +84,7 @@ class FNOConfig(_Section):
 class ModelConfig(_Section):
     name: Literal["latent", "fno", "persistence"] = "latent"
     context: int = Field(1, ge=1)  # input time steps
+    condition_nu: bool = True  # feed log10(nu) to the model (matters when data mixes viscosities)
     latent: LatentConfig = LatentConfig()
     fno: FNOConfig = FNOConfig()
 
@@ -97,6 +98,9 @@ class TrainingConfig(_Section):
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)
     rollout_steps: int = Field(4, ge=1)  # unrolled steps in the multi-step loss
+    # full: backprop through every unrolled step; pushforward: only through the last one
+    # (earlier steps run without gradient, Brandstetter et al. 2022)
+    rollout_grad: Literal["full", "pushforward"] = "full"
     loss_one_step: float = Field(1.0, ge=0)
     loss_rollout: float = Field(1.0, ge=0)
     loss_recon: float = Field(0.1, ge=0)
@@ -109,10 +113,12 @@ class TrainingConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1)  # trajectories per forward pass
     fast_stride: int = Field(1, ge=1)  # fast stage uses every k-th val trajectory
     fast_max_samples: int | None = Field(None, ge=1)
-    plot_trajectories: int = Field(3, ge=0)
+    plot_trajectories: int = Field(3, ge=0)  # space-time heatmaps for the first k trajectories
+    plot_snapshots: int = Field(4, ge=1)  # times overlaid in the snapshot plots
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
 
 class GateConfig(_Section):
@@ -122,8 +128,20 @@ class GateConfig(_Section):
     greater_is_better: bool = False
     threshold: float | None = None  # absolute limit
     min_absolute_change: float | None = Field(None, ge=0)  # vs champion
-    min_relative_change: float | None = Field(None, ge=0)  # vs champion, fraction
+    min_relative_change: float | None = Field(None, ge=0, le=1)  # vs champion, fraction
     stages: tuple[Literal["fast", "full"], ...] = ("fast", "full")
+
+    @model_validator(mode="after")
+    def _check(self) -> GateConfig:
+        if (
+            self.threshold is None
+            and self.min_absolute_change is None
+            and self.min_relative_change is None
+        ):
+            raise ValueError(
+                f"gate {self.metric!r} needs threshold, min_absolute_change or min_relative_change"
+            )
+        return self
 
 
 class PhysicsGatesConfig(_Section):
@@ -148,13 +166,18 @@ class RegistryConfig(_Section):
 
 
 class VastConfig(_Section):
-    query: str = "gpu_name=RTX_4090 num_gpus=1 reliability>0.98 dph<1.0"
-    order: str = "dph"
+    """Rented GPUs (``unisim vast``): offer search, instance shape, shutdown policy."""
+
+    query: str = "gpu_name=RTX_4090 num_gpus=1 reliability>0.98 dph<1.0"  # vastai search syntax
+    order: str = "dph"  # sort field; a trailing '-' sorts descending
     image: str = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
     disk_gb: int = Field(40, ge=8)
-    max_hours: float = Field(4.0, gt=0)
-    auto_shutdown: Literal["stop", "destroy", "none"] = "destroy"
-    repo_url: str | None = None
+    max_hours: float = Field(4.0, gt=0)  # watchdog: the instance shuts down after this
+    auto_shutdown: Literal["stop", "destroy", "none"] = "destroy"  # when the job ends
+    repo_url: str | None = None  # default: `git remote get-url origin`
+    env_keys: tuple[str, ...] = ()  # more local env vars to pass (besides MLFLOW_TRACKING_*)
+    start_timeout_s: float = Field(900.0, gt=0)  # give up (and destroy) if not running by then
+    poll_s: float = Field(10.0, gt=0)  # status and log polling interval
 
 
 class Config(_Section):
@@ -177,6 +200,11 @@ class Config(_Section):
             raise ValueError(
                 f"model.latent.tokens={self.model.latent.tokens} must divide the grid "
                 f"(data.nx={nx} after downsampling)"
+            )
+        lat = self.model.latent
+        if self.model.name == "latent" and lat.processor == "transformer" and lat.dim % lat.heads:
+            raise ValueError(
+                f"model.latent.heads={lat.heads} must divide model.latent.dim={lat.dim}"
             )
         if self.model.name == "fno" and self.model.fno.modes > nx // 2 + 1:
             raise ValueError(f"model.fno.modes={self.model.fno.modes} exceeds nx/2+1={nx // 2 + 1}")
@@ -274,11 +302,16 @@ _MESSAGES = {
 }
 
 
+def _num(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _format_error(source: str, exc: ValidationError, overrides: dict[str, Any]) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
     template = _MESSAGES.get(err["type"])
-    msg = template.format(**err.get("ctx", {})) if template else err["msg"]
+    ctx = {k: _num(v) for k, v in err.get("ctx", {}).items()}
+    msg = template.format(**ctx) if template else err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     where = "--set" if key in overrides else source

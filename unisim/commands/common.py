@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[str, typer.Argument(help="Config YAML file.", metavar="CONFIG")]
 SetOpt = Annotated[
