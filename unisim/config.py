@@ -369,7 +369,8 @@ def flatten(cfg: Config | dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _digest(obj: Any) -> str:
+def content_hash(obj: Any) -> str:
+    """Stable 16-hex-char hash of a JSON-serialisable object."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -382,12 +383,12 @@ HASHED_SECTIONS = ("seed", "data", "model", "training")
 def config_hash(cfg: Config) -> str:
     """Stable content hash of what determines the trained model (16 hex chars)."""
     data = to_dict(cfg)
-    return _digest({k: data[k] for k in HASHED_SECTIONS})
+    return content_hash({k: data[k] for k in HASHED_SECTIONS})
 
 
 def data_config_hash(data: DataConfig) -> str:
     """Hash of the data section without settings that do not change the bytes."""
-    return _digest(data.model_dump(mode="json", exclude={"cache_dir"}))
+    return content_hash(data.model_dump(mode="json", exclude={"cache_dir"}))
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,0 +1,132 @@
+"""``unisim run CONFIG``: the fast-to-SOTA pipeline, with live progress and a summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from unisim.commands.common import (
+    ConfigArg,
+    ProfileOpt,
+    SetOpt,
+    TrackingUriOpt,
+    console,
+    err_console,
+    target,
+)
+
+
+def _tags(items: list[str] | None) -> dict[str, str]:
+    from unisim.errors import UnisimError
+
+    tags = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UnisimError(f"--tag {item!r}: expected KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def _printer(event: str, data: dict[str, Any]) -> None:
+    if event == "start":
+        console.print(f"[bold]pipeline[/bold] {data['experiment']}  run {data['run_id']}")
+    elif event == "stage_start":
+        console.print(f"▶ {data['stage']} …")
+    elif event == "stage_end":
+        mark = {"ok": "✓", "reused": "↺", "skipped": "–", "failed": "✗"}.get(data["status"], "?")
+        metrics = ", ".join(
+            f"{k}={v:.4g}"
+            for k, v in data["metrics"].items()
+            if k in ("final_nrmse", "one_step_nrmse", "best_val_nrmse") and v is not None
+        )
+        extra = f"  {metrics}" if metrics else ""
+        detail = f"  ({data['detail']})" if data["detail"] else ""
+        console.print(
+            f"{mark} {data['name']} {data['status']} {data['seconds']:.1f}s{extra}{detail}"
+        )
+    elif event == "leaderboard":
+        console.print(f"leaderboard updated {' '.join(data['paths'])}".rstrip())
+    elif event == "promote":
+        console.print(f"promotion: {data.get('result') or data.get('skipped')}")
+
+
+def print_gate_table(rows: list[dict[str, Any]], title: str = "Gates") -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("stage", "metric", "value", "limit", "baseline", "passed", "reason"):
+        table.add_column(col)
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    for row in rows:
+        passed = "[green]yes[/green]" if row.get("passed") else "[red]no[/red]"
+        table.add_row(
+            *(fmt(row.get(c)) for c in ("stage", "metric", "value", "limit", "baseline")),
+            passed,
+            fmt(row.get("reason")),
+        )
+    console.print(table)
+
+
+def run(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Extra run tag KEY=VALUE (repeatable).")
+    ] = None,
+    strict_exit: Annotated[
+        bool, typer.Option("--strict-exit", help="Exit 1 if any gate failed.")
+    ] = False,
+    force_train: Annotated[
+        bool, typer.Option("--force-train", help="Train even if this config already trained.")
+    ] = False,
+    force_full_eval: Annotated[
+        bool,
+        typer.Option("--force-full-eval", help="Run the full evaluation after failed fast gates."),
+    ] = False,
+    redo_eval: Annotated[
+        bool, typer.Option("--redo-eval", help="Evaluate again instead of reusing results.")
+    ] = False,
+    auto_promote: Annotated[
+        bool, typer.Option("--auto-promote", help="Promote the run when every gate passed.")
+    ] = False,
+    isolate: Annotated[
+        bool, typer.Option("--isolate", help="Run each stage as a subprocess.")
+    ] = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Run the fast-to-SOTA pipeline: data, train, fast eval, gates, full eval, gates, board.
+
+    Exit codes: 0 done; 1 a gate failed (with --strict-exit); 2 bad input; 3 a stage crashed;
+    130 interrupted (every open run ends KILLED).
+    """
+    from unisim.pipeline import run_pipeline
+
+    result = run_pipeline(
+        config,
+        set_,
+        target=target(tracking_uri, profile),
+        force_train=force_train,
+        force_full_eval=force_full_eval,
+        redo_eval=redo_eval,
+        strict_exit=strict_exit,
+        auto_promote=auto_promote,
+        isolate=isolate,
+        tags=_tags(tag),
+        on_event=_printer,
+    )
+    if result.gates:
+        print_gate_table(result.gates)
+    verdict = "[green]success[/green]" if result.status == "success" else "[red]failed[/red]"
+    nrmse = f"  final_nrmse={result.final_nrmse:.4g}" if result.final_nrmse is not None else ""
+    console.print(f"pipeline {verdict}{nrmse}  run {result.run_id}")
+    if result.failed_stage:
+        err_console.print(f"error: stage {result.failed_stage} failed (see the run's tags)")
+    console.print(f"runs: {result.links['runs']}")
+    console.print(f"this run: {result.links['pipeline']}  (start the UI: {result.links['ui']})")
+    return result.exit_code
