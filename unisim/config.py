@@ -41,10 +41,10 @@ class InitialConditionConfig(_Section):
 class DataConfig(_Section):
     source: Literal["generate", "pdebench"] = "generate"
     path: str | None = None  # a PDEBench 1D_Burgers_Sols_Nu*.hdf5 file when source=pdebench
-    nu: float = Field(0.01, gt=0)  # PDEBench convention: diffusion coefficient is nu/pi
+    nu: float = Field(0.01, gt=0, allow_inf_nan=False)  # diffusion coefficient is nu/pi
     nx: int = Field(128, ge=8)  # stored grid points on [0, 1)
     nt: int = Field(41, ge=2)  # stored time points on [0, t_final], t=0 included
-    t_final: float = Field(2.0, gt=0)
+    t_final: float = Field(2.0, gt=0, allow_inf_nan=False)
     solver_nx: int = Field(1024, ge=8)  # fine solver grid, a multiple of nx
     n_train: int = Field(256, ge=1)
     n_val: int = Field(32, ge=1)
@@ -60,6 +60,13 @@ class DataConfig(_Section):
         if self.source == "generate" and self.solver_nx % self.nx:
             raise ValueError(
                 f"solver_nx must be a multiple of nx (got solver_nx={self.solver_nx}, nx={self.nx})"
+            )
+        if self.source == "generate" and self.solver_nx % 2:
+            raise ValueError(f"solver_nx must be even for the FFT solver (got {self.solver_nx})")
+        if self.nx % self.downsample_x:
+            raise ValueError(
+                f"downsample_x must divide nx so the periodic grid stays uniform "
+                f"(got downsample_x={self.downsample_x}, nx={self.nx})"
             )
         if self.source == "pdebench" and not self.path:
             raise ValueError("source=pdebench needs data.path (a 1D_Burgers_Sols_Nu*.hdf5 file)")

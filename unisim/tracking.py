@@ -20,6 +20,7 @@ import os
 import platform
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,38 +246,148 @@ def experiment_dir_of(config_path: str | Path | None) -> str | None:
 
 
 class MetricLogger:
-    """Buffers metric points and sends them with ``log_batch``.
+    """Buffers metric points and sends them with ``log_batch``; rides out server outages.
 
-    ``log`` never talks to the server; ``flush`` sends everything buffered in
-    chunks of 1,000. A chunk that fails to send stays in the buffer (nothing
-    is dropped), so a later flush retries it.
+    ``log`` never talks to the server. ``flush`` sends the run's journal (older
+    points, if any) then the buffer, in chunks of 1,000, with a 5 s HTTP timeout
+    and no HTTP retry. When the server cannot be reached it returns False at once,
+    moves the buffered points into the run's local journal (unisim/journal.py) and
+    tries again on a later flush after a backoff (1, 2, 4 ... 15 s), so training
+    never waits on the server and memory stays under ``max_buffer`` points (``log``
+    spills beyond that too). ``close`` (run end) makes a last attempt; what is
+    still unsent stays in the journal for ``unisim sync``. Invalid points
+    (MLflow's INVALID_PARAMETER_VALUE) raise: retrying cannot fix them.
     """
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    # MLflow's HTTP defaults (120 s timeout, 7 retries with exponential backoff) would stall
+    # a flush for minutes while the server is down; these apply inside the send path only.
+    HTTP_TIMEOUT_S = 5
+    FLUSH_RETRIES = 0  # the logger's own backoff is the retry
+    END_RETRIES = 2  # run end (close, tags, end_run): a blip should not leave it to sync
+    BACKOFF_S = 1.0  # then 2, 4, 8, 15, 15 ... s between attempts while unreachable
+    MAX_BACKOFF_S = 15.0
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str,
+        *,
+        max_buffer: int = 10_000,
+        journal_dir: str | Path | None = None,
+    ) -> None:
+        from unisim.journal import Journal
+
         self.client = client
         self.run_id = run_id
-        self._buffer: list[Any] = []
+        self.max_buffer = max_buffer
+        uri = getattr(client, "tracking_uri", None)
+        self.journal = Journal(run_id, tracking_uri=uri, directory=journal_dir)
+        self._buffer: list[tuple[str, float, int, int]] = []  # (key, value, timestamp ms, step)
         self.sent = 0
+        self._failures = 0
+        self._retry_at = 0.0  # time.monotonic() before which flush does not try the server
 
     def log(
         self, metrics: dict[str, float], step: int = 0, timestamp_ms: int | None = None
     ) -> None:
-        from mlflow.entities import Metric
-
         ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         for key, value in metrics.items():
-            self._buffer.append(Metric(key=key, value=float(value), timestamp=ts, step=int(step)))
+            self._buffer.append((key, float(value), int(ts), int(step)))
+        if len(self._buffer) > self.max_buffer:
+            self._spill()
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        """Points not yet sent: in memory plus in the journal."""
+        return len(self._buffer) + self.journal.pending
 
-    def flush(self) -> None:
-        while self._buffer:
-            chunk = self._buffer[:MAX_BATCH_METRICS]
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
-            del self._buffer[: len(chunk)]
-            self.sent += len(chunk)
+    def fail_fast(self, retries: int | None = None) -> contextlib.AbstractContextManager[None]:
+        """Short MLflow HTTP timeout and few retries in the block (default: the run-end ones)."""
+        from unisim.journal import fail_fast_http
+
+        return fail_fast_http(self.HTTP_TIMEOUT_S, self.END_RETRIES if retries is None else retries)
+
+    def _spill(self) -> None:
+        """Move the buffer into the journal; if the journal is busy, keep it in memory."""
+        from unisim.journal import JournalBusy, Point
+
+        try:
+            self.journal.append([Point(*p) for p in self._buffer])
+        except (JournalBusy, OSError) as exc:
+            log.warning(
+                "run %s: could not journal %d points: %s", self.run_id, len(self._buffer), exc
+            )
+            return
+        self._buffer.clear()
+
+    def flush(self) -> bool:
+        """Send what is pending; True when all of it reached the server (never blocks long)."""
+        if not self._buffer and not self.journal.pending:
+            return True
+        if time.monotonic() < self._retry_at:
+            self._spill()
+            return False
+        from unisim.journal import CHUNK, Point, is_outage, send_points, upload
+
+        try:
+            with self.fail_fast(self.FLUSH_RETRIES):
+                if self.journal.pending:
+                    self.sent += upload(self.journal, self.client)[0]
+                while self._buffer:
+                    chunk = self._buffer[:CHUNK]
+                    send_points(self.client, self.run_id, [Point(*p) for p in chunk])
+                    del self._buffer[: len(chunk)]
+                    self.sent += len(chunk)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._failures += 1
+            delay = min(self.BACKOFF_S * 2 ** (self._failures - 1), self.MAX_BACKOFF_S)
+            self._retry_at = time.monotonic() + delay
+            self._spill()
+            level = logging.WARNING if self._failures == 1 else logging.DEBUG
+            log.log(
+                level,
+                "run %s: tracking server unreachable (%s); %d points kept in %s, retry in %.0f s",
+                self.run_id,
+                str(exc).splitlines()[0][:200],
+                self.pending,
+                self.journal.path,
+                delay,
+            )
+            return False
+        if self._failures:
+            log.warning("run %s: tracking server answers again; journaled points sent", self.run_id)
+            self._failures, self._retry_at = 0, 0.0
+        return True
+
+    def close(self) -> int:
+        """Last attempt at run end (ignores the backoff); never raises.
+
+        Returns the number of points left in the journal for ``unisim sync``.
+        """
+        self._retry_at = 0.0
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning("run %s: metric points rejected: %s", self.run_id, _reason(exc))
+        if self._buffer:
+            self._spill()
+        if self.pending:
+            log.warning(
+                "run %s: %d metric points not sent; kept in %s - upload them with `unisim sync`",
+                self.run_id,
+                self.pending,
+                self.journal.path,
+            )
+        return self.pending
+
+    def defer_end(self, status: str) -> None:
+        """The server could not be told that the run ended: ``unisim sync`` will."""
+        try:
+            self.journal.set_end(status)
+        except Exception as exc:
+            log.warning("run %s: could not journal its end: %s", self.run_id, exc)
 
 
 # ---------------------------------------------------------------- runs
@@ -339,9 +450,10 @@ class TrackedRun:
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
 
-        dataset = MetaDataset(
-            source=resolve_dataset_source(str(Path(source).resolve())), name=name, digest=digest
-        )
+        with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
+            warnings.simplefilter("ignore", UserWarning)
+            resolved = resolve_dataset_source(str(Path(source).resolve()))
+        dataset = MetaDataset(source=resolved, name=name, digest=digest)
         tags = [InputTag(key="mlflow.data.context", value=context)]
         self.client.log_inputs(
             self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)]
@@ -355,8 +467,12 @@ class TrackedRun:
         input_example: Any,
         pip_requirements: list[str] | None = None,
         name: str = "model",
+        serialization_format: str | None = None,
     ) -> str:
-        """Log a torch model (signature from the example); returns its ``runs:/`` URI."""
+        """Log a torch model (signature from the example); returns its ``runs:/`` URI.
+
+        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2).
+        """
         import mlflow
         import mlflow.pytorch
 
@@ -369,7 +485,11 @@ class TrackedRun:
         )
         with ctx:
             mlflow.pytorch.log_model(
-                model, name=name, input_example=input_example, pip_requirements=reqs
+                model,
+                name=name,
+                input_example=input_example,
+                pip_requirements=reqs,
+                serialization_format=serialization_format,
             )
         return f"runs:/{self.run_id}/{name}"
 
@@ -474,19 +594,22 @@ def start_run(
         _close_tags(run, _reason(exc))
         raise
     finally:
-        try:
-            run.metrics.flush()
-        except Exception as exc:  # never mask the block's own error
-            log.warning("could not send %d metric points: %s", run.metrics.pending, exc)
-            if status == "FINISHED":
-                status = "FAILED"
-                _close_tags(run, f"metrics not sent: {_reason(exc)}")
-        if status == "FINISHED":
-            current = client.get_run(run_id).data.tags.get(TAG_STATUS)
-            if current in (None, STATUS_RUNNING):
-                run.set_tags({TAG_STATUS: STATUS_SUCCESS})
-        with contextlib.suppress(Exception):
-            mlflow.end_run(status)
+        # The server may be down: fail fast, never raise here, leave the rest to `unisim sync`.
+        with run.metrics.fail_fast():
+            unsent = run.metrics.close()  # unsent points stay in the run's journal
+            try:
+                try:
+                    if unsent:
+                        run.set_tags({"unisim.metrics_unsent": unsent})
+                    if status == "FINISHED":
+                        current = client.get_run(run_id).data.tags.get(TAG_STATUS)
+                        if current in (None, STATUS_RUNNING):
+                            run.set_tags({TAG_STATUS: STATUS_SUCCESS})
+                finally:
+                    mlflow.end_run(status)
+            except Exception as exc:
+                log.warning("run %s: could not record its end: %s", run_id, _reason(exc))
+                run.metrics.defer_end(status)
 
 
 def _close_tags(run: TrackedRun, reason: str) -> None:

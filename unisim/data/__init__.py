@@ -1,0 +1,26 @@
+"""Burgers data: PDEBench-family generator, HDF5 store in PDEBench's layout, reader.
+
+    from unisim.data import load_data, data_hash, BurgersSplits
+    splits = load_data(cfg.data)     # train/val/test (samples, nt, nx) float32, x, t, nu, path
+    data_hash(cfg.data)              # 16 hex chars: unisim.data_hash and the MLflow digest
+
+Modules: ``initial`` (PDEBench ``init_multi`` initial conditions), ``solver`` (batched
+pseudo-spectral ETDRK4), ``exact`` (Cole-Hopf, for verification), ``store`` (generate,
+cache, load), ``pdebench`` (the HDF5 layout), ``info`` (file statistics).
+No module here imports torch or mlflow.
+"""
+
+from __future__ import annotations
+
+from unisim.data.solver import SOLVER_VERSION
+from unisim.data.store import BurgersSplits, DataFile, cache_path, data_hash, ensure_data, load_data
+
+__all__ = [
+    "SOLVER_VERSION",
+    "BurgersSplits",
+    "DataFile",
+    "cache_path",
+    "data_hash",
+    "ensure_data",
+    "load_data",
+]
