@@ -1,0 +1,200 @@
+"""The champion baseline: find it in the registry, evaluate it once per data and split, cache it.
+
+    champ = find_champion(client, "burgers-surrogate")        # None when there is none
+    base = champion_baseline(client, cfg, evaluated_run_id=run_id, traj=traj, nu=nu,
+                             selection=Selection("test", "full", 1, None), data_hash=h,
+                             device="cpu")
+    base.metrics        # the champion's metrics on the same trajectories, or None
+    base.reason         # why there is no comparison ("provisional: no champion", ...)
+
+The champion is the registered model version under the alias ``champion``.
+Its metrics are cached as a tag on that model version, keyed by the split,
+the trajectory selection, the data hash and the metric-definition version, so
+the champion is evaluated once and every later run compares against the tag.
+A run is never compared with itself: when the evaluated run is the champion's
+source run, there is no baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unisim.errors import UnisimError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from unisim.config import Config
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+CACHE_VERSION = "v1"  # bump when a metric definition changes: old cache entries are ignored
+CACHE_PREFIX = "unisim.eval_cache"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which trajectories were evaluated: split, stage, stride, cap."""
+
+    split: str
+    stage: str
+    stride: int = 1
+    max_samples: int | None = None
+
+    @property
+    def key(self) -> str:
+        cap = "all" if self.max_samples is None else str(self.max_samples)
+        return f"{self.split}.s{self.stride}.m{cap}"
+
+
+@dataclass(frozen=True)
+class Champion:
+    name: str
+    version: str
+    run_id: str | None
+    tags: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"champion v{self.version}"
+
+
+@dataclass
+class Baseline:
+    """The champion's side of the comparison."""
+
+    metrics: dict[str, float] | None = None
+    rollout_curve: list[float] | None = None
+    reason: str = "provisional: no champion"  # shown in the gate rows when metrics is None
+    error: str | None = None  # a champion exists but could not be evaluated: gates fail
+    label: str = "champion"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_report(self) -> dict[str, Any]:
+        return {**self.info, "metrics": self.metrics, "note": self.error or self.reason or None}
+
+
+def find_champion(client: MlflowClient, name: str, alias: str = CHAMPION_ALIAS) -> Champion | None:
+    """The model version under ``alias`` of registered model ``name``, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        code = getattr(exc, "error_code", "")
+        if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return Champion(mv.name, str(mv.version), mv.run_id or None, dict(mv.tags or {}))
+
+
+def cache_key(selection: Selection, data_hash: str) -> str:
+    return f"{CACHE_PREFIX}.{CACHE_VERSION}.{selection.key}.{data_hash}"
+
+
+def read_cache(champ: Champion, key: str) -> dict[str, Any] | None:
+    raw = champ.tags.get(key)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        log.warning("%s: ignoring an unreadable cache tag %s", champ.uri, key)
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("metrics"), dict) else None
+
+
+def write_cache(client: MlflowClient, champ: Champion, key: str, payload: dict[str, Any]) -> None:
+    from unisim.evaluation.report import clean
+
+    try:
+        client.set_model_version_tag(champ.name, champ.version, key, json.dumps(clean(payload)))
+    except Exception as exc:  # a read-only registry must not fail the evaluation
+        log.warning("%s: could not cache the champion's metrics (%s)", champ.uri, exc)
+
+
+def _nan_safe(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float("nan") if v is None else float(v) for k, v in metrics.items()}
+
+
+def champion_baseline(
+    client: MlflowClient,
+    cfg: Config,
+    *,
+    evaluated_run_id: str | None,
+    evaluated_version: tuple[str, str] | None,
+    traj: np.ndarray,
+    nu: float | None,
+    selection: Selection,
+    data_hash: str,
+    device: Any,
+) -> Baseline:
+    """Metrics of the champion on the same trajectories (cached), or why there are none."""
+    from unisim.evaluation.engine import GridMismatch, evaluate_loaded
+    from unisim.evaluation.sources import load_source
+
+    champ = find_champion(client, cfg.registry.model_name)
+    if champ is None:
+        return Baseline(reason=f"provisional: no champion for {cfg.registry.model_name!r}")
+    info = {"name": champ.name, "version": champ.version, "run_id": champ.run_id}
+    same_run = evaluated_run_id is not None and evaluated_run_id == champ.run_id
+    if same_run or evaluated_version == (champ.name, champ.version):
+        return Baseline(
+            reason=f"provisional: this model is the {champ.label} (not compared with itself)",
+            label=champ.label,
+            info={**info, "self": True},
+        )
+
+    key = cache_key(selection, data_hash)
+    cached = read_cache(champ, key)
+    if cached is not None:
+        log.info("%s: metrics from cache tag %s", champ.uri, key)
+        return Baseline(
+            metrics=_nan_safe(cached["metrics"]),
+            rollout_curve=cached.get("rollout_curve"),
+            reason="",
+            label=champ.label,
+            info={**info, "cached": True},
+        )
+
+    log.info("evaluating %s on %s (%d trajectories)", champ.uri, selection.key, traj.shape[0])
+    try:
+        loaded = load_source(champ.uri, client)
+        scores = evaluate_loaded(
+            loaded, traj, nu=nu, batch_size=cfg.evaluation.batch_size, device=device
+        )
+    except GridMismatch as exc:
+        return Baseline(
+            reason=f"provisional: {champ.label} does not fit this data ({exc})",
+            label=champ.label,
+            info={**info, "incomparable": True},
+        )
+    except UnisimError as exc:
+        return Baseline(
+            error=f"{champ.label} could not be evaluated: {exc}", label=champ.label, info=info
+        )
+    metrics = {k: v for k, v in scores.metrics.items() if k != "eval_time_s"}
+    curve = [float(v) for v in scores.rollout_curve]
+    write_cache(
+        client,
+        champ,
+        key,
+        {
+            "metrics": metrics,
+            "rollout_curve": curve,
+            "n_samples": int(traj.shape[0]),
+            "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    return Baseline(metrics=metrics, rollout_curve=curve, reason="", label=champ.label, info=info)

@@ -1,0 +1,187 @@
+"""Gates: decide pass/fail from metrics, config limits and the champion's metrics.
+
+    rows = evaluate_gates(metrics, cfg.gates, stage="full", baseline=champion_metrics,
+                          baseline_label="champion v3")
+    all_passed(rows)                      # True when every row passed
+    [row.to_dict() for row in rows]       # the gate table of report.json
+
+A metric gate (``GateConfig``) follows MLflow's ``MetricThreshold``:
+
+- ``threshold``: the value must be ``<= threshold`` (``>=`` when
+  ``greater_is_better``);
+- ``min_absolute_change``: the value must beat the baseline by at least that
+  much: ``value <= baseline - change`` (``>= baseline + change``);
+- ``min_relative_change``: ``value <= baseline - change * |baseline|``
+  (``>= baseline + change * |baseline|``); with a zero baseline the value must
+  simply be better by 1e-10, as MLflow does.
+
+Each check is one row of the table, with the limit it was held to. With no
+baseline (no champion, or the evaluated run is the champion) the two change
+checks pass provisionally and their row says why. Physics gates
+(``PhysicsGatesConfig``) hold at every stage. A non-finite value fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from unisim.config import GateConfig, GatesConfig
+
+ZERO_BASELINE_MARGIN = 1e-10  # MLflow's fallback when the baseline metric is 0
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One line of the gate table."""
+
+    metric: str
+    value: float | None
+    limit: float | None  # the number the value was compared with (None when provisional)
+    baseline: float | None  # the champion's value of the metric, when there is one
+    passed: bool
+    reason: str
+    check: str = "threshold"  # threshold | min_absolute_change | min_relative_change | physics
+    provisional: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def _json_number(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _compare(value: float, limit: float, greater_is_better: bool) -> bool:
+    return value >= limit if greater_is_better else value <= limit
+
+
+def _metric_rows(
+    gate: GateConfig,
+    value: float | None,
+    baseline: float | None,
+    baseline_label: str,
+    no_baseline_reason: str,
+    baseline_error: str | None,
+) -> list[GateRow]:
+    name, gib = gate.metric, gate.greater_is_better
+    op = ">=" if gib else "<="
+    rows: list[GateRow] = []
+    if value is None or not math.isfinite(value):
+        why = "metric not produced" if value is None else f"value is {value}"
+        checks = [
+            c
+            for c in ("threshold", "min_absolute_change", "min_relative_change")
+            if getattr(gate, c) is not None
+        ]
+        return [GateRow(name, value, None, baseline, False, why, c) for c in checks]
+
+    if gate.threshold is not None:
+        ok = _compare(value, gate.threshold, gib)
+        reason = f"{_fmt(value)} {op} {_fmt(gate.threshold)}" + ("" if ok else " fails")
+        rows.append(GateRow(name, value, gate.threshold, None, ok, reason, "threshold"))
+
+    sign = 1.0 if gib else -1.0
+    for check in ("min_absolute_change", "min_relative_change"):
+        change = getattr(gate, check)
+        if change is None:
+            continue
+        if baseline_error is not None:
+            rows.append(GateRow(name, value, None, None, False, baseline_error, check))
+            continue
+        if baseline is None:
+            rows.append(
+                GateRow(name, value, None, None, True, no_baseline_reason, check, provisional=True)
+            )
+            continue
+        if not math.isfinite(baseline):
+            ok = True  # any finite value beats a non-finite champion
+            reason = f"{baseline_label} value is {baseline}; any finite value is better"
+            rows.append(GateRow(name, value, None, None, ok, reason, check))
+            continue
+        if check == "min_absolute_change":
+            limit = baseline + sign * change
+            what = f"{baseline_label} {_fmt(baseline)} {'+' if gib else '-'} {_fmt(change)}"
+        elif baseline == 0:
+            limit = baseline + sign * ZERO_BASELINE_MARGIN
+            what = f"{baseline_label} 0 (zero baseline: must be strictly better)"
+        else:
+            limit = baseline + sign * change * abs(baseline)
+            what = f"{baseline_label} {_fmt(baseline)} {'+' if gib else '-'} {change:.0%}"
+        ok = _compare(value, limit, gib)
+        reason = f"{_fmt(value)} {op} {_fmt(limit)} ({what})" + ("" if ok else " fails")
+        rows.append(GateRow(name, value, limit, baseline, ok, reason, check))
+    return rows
+
+
+def _physics_rows(metrics: dict[str, float], gates: GatesConfig) -> list[GateRow]:
+    phys = gates.physics
+    rows: list[GateRow] = []
+    for metric, limit in (
+        ("conservation_gap", phys.max_conservation_gap),
+        ("energy_violation", phys.max_energy_violation),
+    ):
+        if limit is None:
+            continue
+        value = metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            why = "metric not produced" if value is None else f"value is {value}"
+            rows.append(GateRow(metric, value, limit, None, False, why, "physics"))
+            continue
+        ok = value <= limit
+        reason = f"{_fmt(value)} <= {_fmt(limit)}" + ("" if ok else " fails")
+        rows.append(GateRow(metric, value, limit, None, ok, reason, "physics"))
+    if not phys.allow_nonfinite:
+        bad = metrics.get("nonfinite")
+        ok = bad is not None and bad == 0
+        reason = (
+            "metric not produced"
+            if bad is None
+            else ("no NaN/Inf" if ok else f"{int(bad)} NaN/Inf values in the predictions")
+        )
+        rows.append(GateRow("nonfinite", bad, 0.0, None, ok, reason, "physics"))
+    return rows
+
+
+def evaluate_gates(
+    metrics: dict[str, float],
+    gates: GatesConfig,
+    stage: str,
+    baseline: dict[str, float] | None = None,
+    baseline_label: str = "champion",
+    no_baseline_reason: str = "provisional: no champion",
+    baseline_error: str | None = None,
+) -> list[GateRow]:
+    """The gate table for ``stage``: metric gates of that stage, then the physics gates.
+
+    ``baseline`` holds the champion's metrics (None: no champion, and the change
+    checks pass provisionally with ``no_baseline_reason``). ``baseline_error``
+    says a champion exists but could not be evaluated: the change checks fail.
+    """
+    rows: list[GateRow] = []
+    for gate in gates.metrics:
+        if stage not in gate.stages:
+            continue
+        base = baseline.get(gate.metric) if baseline is not None else None
+        reason = no_baseline_reason
+        if baseline is not None and base is None:
+            reason = f"provisional: {baseline_label} has no {gate.metric}"
+        value = metrics.get(gate.metric)
+        rows.extend(_metric_rows(gate, value, base, baseline_label, reason, baseline_error))
+    rows.extend(_physics_rows(metrics, gates))
+    return rows
+
+
+def all_passed(rows: list[GateRow]) -> bool:
+    """True when every row passed (an empty table passes)."""
+    return all(row.passed for row in rows)
+
+
+def gate_metric_names(gates: GatesConfig) -> list[str]:
+    """The metrics the metric gates name, in config order."""
+    return [g.metric for g in gates.metrics]
