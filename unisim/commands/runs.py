@@ -1,0 +1,147 @@
+"""``unisim runs list|show|compare|open``: MLflow runs in the terminal, and their UI links.
+
+    unisim runs list 2026-11-29-64dim-latent --kind pipeline
+    unisim runs list --filter "metrics.final_nrmse < 0.1" --json
+    unisim runs show 3f2c9a...                 # params, metrics, tags, artifacts, UI URL
+    unisim runs compare 3f2c9a... 81be07...    # params that differ, metrics side by side
+    unisim runs open 3f2c9a...                 # the run's page in the MLflow UI
+
+Each command calls one function of ``unisim.lifecycle.runs`` and prints its result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from unisim.commands.common import ProfileOpt, TrackingUriOpt, err_console, target
+from unisim.commands.experiments import print_table, say
+
+app = typer.Typer(help="Browse MLflow runs: list, show, compare, open in the UI.")
+
+RunArg = Annotated[str, typer.Argument(help="Run id.", metavar="RUN")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@app.command("list")
+def list_(
+    experiment: Annotated[
+        str | None, typer.Argument(help="Experiment name, id or folder (default: all).")
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help='MLflow search filter, e.g. "metrics.final_nrmse < 0.1".'),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only runs of this kind: pipeline, train, ...")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50000, help="At most N runs.")] = 50,
+    as_json: JsonOpt = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Newest runs first: kind, state, unisim status, gates, final_nrmse."""
+    from unisim.lifecycle.runs import list_runs
+
+    rows = list_runs(
+        target(tracking_uri, profile), experiment, filter_string=filter_, kind=kind, limit=limit
+    )
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    if not rows:
+        say("no runs")
+        return 0
+    columns = ("run id", "experiment", "name", "kind", "state", "status", "gates")
+    table = Table(*columns, "final nRMSE", "started (UTC)", "duration")
+    for r in rows:
+        kind_ = f"{r.kind}/{r.stage}" if r.stage else (r.kind or "-")
+        dur = f"{r.duration_s:.0f}s" if r.duration_s is not None else "-"
+        started = (r.started or "-").replace("T", " ")[:16]
+        names = (r.run_id, escape(r.experiment), escape(r.name), kind_, r.state)
+        table.add_row(
+            *names, r.status or "-", r.gates_passed or "-", _num(r.final_nrmse), started, dur
+        )
+    print_table(table)
+    return 0
+
+
+@app.command()
+def show(
+    run_id: RunArg,
+    as_json: JsonOpt = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Params, metrics, tags and artifacts of one run, and its MLflow UI URL."""
+    from unisim.lifecycle.runs import show_run
+
+    d = show_run(target(tracking_uri, profile), run_id)
+    if as_json:
+        typer.echo(json.dumps(d.to_dict(), indent=2))
+        return 0
+    where = f"in {escape(d.experiment)} (experiment {d.experiment_id})"
+    say(f"[bold]run {d.run_id}[/bold] {escape(d.name)} {where}")
+    say(f"state {d.state}, started {d.started or '-'}, ended {d.ended or '-'}")
+    for title, data in (("metrics", d.metrics), ("params", d.params), ("tags", d.tags)):
+        table = Table("key", "value", title=f"{title} ({len(data)})", title_justify="left")
+        for key, value in data.items():
+            table.add_row(escape(key), _num(value) if title == "metrics" else escape(str(value)))
+        print_table(table)
+    say(f"artifacts ({len(d.artifacts)}): " + (", ".join(d.artifacts) or "-"))
+    say(f"UI: {d.url}")
+    return 0
+
+
+@app.command()
+def compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN...")],
+    as_json: JsonOpt = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Params that differ and metrics side by side (the MLflow UI's compare view)."""
+    from unisim.lifecycle.runs import compare_runs
+
+    c = compare_runs(target(tracking_uri, profile), run_ids)
+    if as_json:
+        typer.echo(json.dumps(c.to_dict(), indent=2))
+        return 0
+    heads = [f"{escape(n)}\n{r[:8]}" for n, r in zip(c.names, c.run_ids, strict=True)]
+    title = f"params that differ ({len(c.params)}; {c.same_params} equal)"
+    params = Table("param", *heads, title=title, title_justify="left")
+    for key, values in c.params.items():
+        params.add_row(escape(key), *("-" if v is None else escape(v) for v in values))
+    print_table(params)
+    metrics = Table("metric", *heads, title="metrics (* best)", title_justify="left")
+    for key, values in c.metrics.items():
+        cells = [_num(v) + (" *" if c.best.get(key) == i else "") for i, v in enumerate(values)]
+        metrics.add_row(escape(key), *cells)
+    print_table(metrics)
+    say(f"UI compare view: {c.url}")
+    return 0
+
+
+@app.command("open")
+def open_(
+    run_id: RunArg,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Print the run's MLflow UI URL (start the UI with `unisim ui` for a local store)."""
+    from unisim.lifecycle.runs import run_link
+    from unisim.tracking import ui_command
+
+    tgt = target(tracking_uri, profile)
+    typer.echo(run_link(tgt, run_id))
+    if tgt.is_local:
+        err_console.print(f"(local store: start the UI with `{ui_command(tgt)}`)", soft_wrap=True)
+    return 0
