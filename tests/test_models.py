@@ -1,0 +1,148 @@
+"""The model registry: every registered model honours the surrogate contract.
+
+One parametrised test over MODEL_REGISTRY checks output shapes, one gradient
+step and that saving and loading the weights gives the same outputs. The rest
+pins what is specific to each model (latent pieces, persistence identity) and
+the config checks that guard the architectures.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unisim.config import MODEL_NAMES, build_config
+from unisim.errors import ConfigError
+from unisim.models import MODEL_REGISTRY, build_model, count_parameters, rollout
+
+NX, CONTEXT, BATCH = 32, 2, 3
+TINY = {
+    "latent": {"tokens": 8, "dim": 8, "hidden": 16, "heads": 2},
+    "fno": {"modes": 8, "width": 8, "layers": 2},
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Two threads on a shared, busy 2-core box spin-wait: one is ~10x faster here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_cfg(name: str, **model):
+    return build_config(
+        {
+            "data": {"nx": NX, "solver_nx": 256, "nt": 11},
+            "model": {"name": name, "context": CONTEXT, **TINY, **model},
+        }
+    )
+
+
+def _load_builtins() -> None:
+    build_model(tiny_cfg("persistence"))  # importing the builders fills the registry
+
+
+def test_registry_holds_every_config_model_name():
+    _load_builtins()
+    assert set(MODEL_REGISTRY) == set(MODEL_NAMES)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_contract(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(name))
+    u = torch.randn(BATCH, CONTEXT, NX)
+
+    # shapes: one step, explicit nu, and an autoregressive rollout
+    assert model(u).shape == (BATCH, NX)
+    assert model(u, torch.full((BATCH,), 0.01)).shape == (BATCH, NX)
+    assert rollout(model, u, 4).shape == (BATCH, 4, NX)
+
+    # gradient steps reach every trainable weight (no weight decay, so only gradients move
+    # them); the latent model's zero-initialised residual branch opens on the first step,
+    # so two steps are needed before every weight has had a gradient
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "persistence":
+        assert params == [] and count_parameters(model) == 0
+    else:
+        before = [p.detach().clone() for p in params]
+        opt = torch.optim.Adam(params, lr=1e-2)
+        target = torch.randn(BATCH, NX)
+        for _ in range(2):
+            opt.zero_grad()
+            loss = torch.mean((model(u) - target) ** 2)
+            loss.backward()
+            assert torch.isfinite(loss)
+            assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
+            opt.step()
+        frozen = [
+            i for i, (b, p) in enumerate(zip(before, params, strict=True)) if torch.equal(b, p)
+        ]
+        assert frozen == []
+
+    # save and load: a fresh model with the loaded weights gives the same outputs
+    model.eval()
+    path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), path)
+    torch.manual_seed(123)  # different init, so equality comes from the loaded weights
+    fresh = build_model(tiny_cfg(name))
+    fresh.load_state_dict(torch.load(path, weights_only=True))
+    fresh.eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(u), model(u))
+
+
+def test_persistence_returns_the_last_frame_as_a_copy():
+    model = build_model(tiny_cfg("persistence"))
+    u = torch.randn(BATCH, CONTEXT, NX)
+    out = model(u)
+    assert torch.equal(out, u[:, -1])
+    out += 1  # a copy: the caller's input is untouched
+    assert not torch.equal(out, u[:, -1])
+
+
+@pytest.mark.parametrize("processor", ["transformer", "mlp"])
+def test_latent_encodes_to_tokens_and_decodes_back(processor):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("latent", latent={**TINY["latent"], "processor": processor}))
+    u = torch.randn(BATCH, CONTEXT, NX)
+    z = model.encode(u)
+    assert z.shape == (BATCH, 8, 8)  # (B, tokens, dim)
+    assert model.process(z).shape == z.shape
+    assert model.decode(z).shape == (BATCH, NX)
+    assert model.reconstruct(u).shape == (BATCH, NX)
+    # a fresh model starts at persistence: the residual branch is zero-initialised
+    assert torch.allclose(model(u), u[:, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["latent", "fno"])
+def test_viscosity_conditioning_changes_the_prediction(name):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(name))
+    for p in model.parameters():  # move off the zero-initialised (persistence) start
+        torch.nn.init.normal_(p, std=0.3)
+    u = torch.randn(BATCH, CONTEXT, NX)
+    a = model(u, torch.full((BATCH,), 0.01))
+    b = model(u, torch.full((BATCH,), 0.1))
+    assert not torch.allclose(a, b)
+    assert torch.equal(model(u), a)  # nu=None means the config's nu (0.01)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model": {"name": "unet"}}, "model.name"),
+        ({"model": {"name": "latent", "latent": {"tokens": 5}}}, "model.latent.tokens=5"),
+        ({"model": {"name": "latent", "latent": {"dim": 10, "heads": 4}}}, "heads=4"),
+        ({"model": {"name": "fno", "fno": {"modes": 40}}}, "model.fno.modes=40"),
+        ({"training": {"batch_size": 0}}, "training.batch_size"),
+    ],
+)
+def test_bad_model_settings_fail_at_load_with_one_line(overrides, message):
+    data = {"data": {"nx": 32, "solver_nx": 256, "nt": 11}}
+    with pytest.raises(ConfigError) as exc:
+        build_config({**data, **overrides})
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
