@@ -7,7 +7,8 @@
 
 A run ends FINISHED, FAILED (tag ``unisim.failure_reason``) or KILLED
 (KeyboardInterrupt); buffered metric points are sent before it ends, whatever
-happened. Models, data and the training loop never import this module's
+happened (or, when the server is unreachable, kept in the run's local journal for
+``unisim sync``). Models, data and the training loop never import this module's
 dependencies: they report through plain callbacks and dicts.
 """
 
@@ -614,7 +615,8 @@ def start_run(
 
 def _close_tags(run: TrackedRun, reason: str) -> None:
     try:
-        run.set_tags({TAG_STATUS: STATUS_FAILED, TAG_FAILURE_REASON: reason})
+        with run.metrics.fail_fast():  # the store itself may be down: do not stall for minutes
+            run.set_tags({TAG_STATUS: STATUS_FAILED, TAG_FAILURE_REASON: reason})
     except Exception as exc:  # the store itself may be what failed
         log.warning("could not tag run %s as failed: %s", run.run_id, exc)
 
