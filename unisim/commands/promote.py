@@ -1,0 +1,192 @@
+"""``unisim promote`` and ``unisim leaderboard``.
+
+    unisim promote experiments/2026-11-29-64dim-latent --nrmse-threshold 0.10
+    unisim promote 64dim-latent --dry-run
+    unisim promote --run-id 3f2c... --force --stage
+    unisim leaderboard --top 10 --csv reports/leaderboard.csv --html reports/leaderboard.html
+
+Both call one library function (``unisim.lifecycle.promote.promote``,
+``unisim.lifecycle.leaderboard.write_leaderboard``) and print its result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from unisim.commands.common import ProfileOpt, TrackingUriOpt, console, err_console, target
+
+LEADERBOARD_CSV = "reports/leaderboard.csv"  # = unisim.lifecycle.leaderboard.DEFAULT_CSV
+LEADERBOARD_HTML = "reports/leaderboard.html"
+
+
+def promote(
+    target_spec: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            help="Experiment folder, experiment name or run id (best gates-passed run).",
+        ),
+    ] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Promote this run.")] = None,
+    nrmse_threshold: Annotated[
+        float | None, typer.Option("--nrmse-threshold", help="Refuse if final_nrmse is above.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Skip the champion comparison; overwrite the config."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and show every step; write nothing.")
+    ] = False,
+    auto_promote: Annotated[
+        bool,
+        typer.Option(
+            "--auto-promote",
+            help="Set by automation (the pipeline): recorded as 'auto' on the version.",
+        ),
+    ] = False,
+    config_name: Annotated[
+        str | None,
+        typer.Option("--config-name", help="Production name: configs/train_<NAME>.yaml."),
+    ] = None,
+    production_dir: Annotated[
+        str, typer.Option("--production-dir", help="Folder of production configs.")
+    ] = "configs",
+    stage: Annotated[
+        bool,
+        typer.Option("--stage", help="Also move the legacy 'Production' stage (deprecated)."),
+    ] = False,
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="Registered model (default: the run's config)."),
+    ] = None,
+    update_leaderboard: Annotated[
+        bool | None,
+        typer.Option(
+            "--update-leaderboard/--no-update-leaderboard",
+            help=f"Rewrite {LEADERBOARD_CSV} and {LEADERBOARD_HTML} (default: those that exist).",
+        ),
+    ] = None,
+    leaderboard_csv: Annotated[
+        str | None, typer.Option("--leaderboard-csv", help="Rewrite this leaderboard CSV.")
+    ] = None,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Register a run's model as the champion and write its production config."""
+    from unisim.lifecycle.promote import PromotionRefused
+    from unisim.lifecycle.promote import promote as do_promote
+
+    tgt = target(tracking_uri, profile)
+    try:
+        result = do_promote(
+            target_spec,
+            target=tgt,
+            run_id=run_id,
+            nrmse_threshold=nrmse_threshold,
+            force=force,
+            dry_run=dry_run,
+            config_name=config_name,
+            production_dir=production_dir,
+            stage=stage,
+            model_name=model_name,
+            update_leaderboard=update_leaderboard,
+            leaderboard_csv=leaderboard_csv,
+            auto=auto_promote,
+        )
+    except PromotionRefused as exc:
+        _print_checks(exc.result.checks)
+        err_console.print(f"error: {escape(str(exc))}")
+        return exc.exit_code
+    _print_checks(result.checks)
+    if result.failed:  # --auto-promote returns refusals instead of raising
+        err_console.print(f"not promoted: {escape(result.reason)}")
+        return 1
+    verb = "would" if result.dry_run else "done:"
+    for step in result.steps:
+        console.print(f"  {verb} {escape(step)}")
+    for note in result.notes:
+        err_console.print(f"note: {escape(note)}")
+    if result.dry_run:
+        console.print(f"dry run: run {result.run_id} can be promoted; nothing was written")
+    else:
+        console.print(
+            f"[green]promoted[/green] run {result.run_id} as {result.model_name} version "
+            f"{result.version} (champion; previous {result.previous_champion or 'none'})"
+        )
+        console.print(f"production config: {escape(str(result.config_path))}")
+    console.print(f"registry: {result.url}")
+    return 0
+
+
+def _print_checks(checks: list) -> None:
+    for check in checks:
+        mark = "[green]✓[/green]" if check.passed else "[red]✗[/red]"
+        console.print(f"{mark} {check.name}: {escape(check.detail)}")
+
+
+def leaderboard(
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Show the best N.")] = None,
+    csv: Annotated[
+        str | None, typer.Option("--csv", help=f"Write a CSV export (e.g. {LEADERBOARD_CSV}).")
+    ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help=f"Write an HTML export (e.g. {LEADERBOARD_HTML})."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Gates-passed pipeline runs across experiments, ranked by final_nrmse (from MLflow)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from unisim.lifecycle.leaderboard import export_leaderboard, records
+
+    tgt = target(tracking_uri, profile)
+    df, written = export_leaderboard(tgt, top=top, csv=csv, html=html)
+    rows = records(df)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    shown = [
+        ("rank", "#"),
+        ("experiment", "experiment"),
+        ("run_id", "run"),
+        ("final_nrmse", "final_nrmse"),
+        ("one_step_nrmse", "one_step"),
+        ("latent_dim", "dim"),
+        ("latent_tokens", "tokens"),
+        ("n_params", "params"),
+        ("train_time_s", "train s"),
+        ("cost_usd", "$"),
+        ("model_version", "version"),
+        ("alias", "alias"),
+        ("date", "date"),
+    ]
+    table = Table(title=f"leaderboard ({len(rows)} runs)")
+    for _, title in shown:
+        table.add_column(title)
+    for row in rows:
+        table.add_row(*(_cell(key, row.get(key)) for key, _ in shown))
+    # Piped output is not cut to 80 columns: the table is for reading, the CSV for tools.
+    out = console if console.is_terminal else Console(width=200, highlight=False)
+    out.print(table)
+    for path in written:
+        console.print(f"wrote {escape(str(path))}")
+    return 0
+
+
+def _cell(key: str, value: object) -> str:
+    if value is None:
+        return ""
+    if key == "run_id":
+        return str(value)[:8]
+    if isinstance(value, float):
+        return f"{value:.2f}" if key in ("train_time_s", "cost_usd") else f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,230 @@
+"""Find what a promotion is about: the candidate run, its model, its config and its folder.
+
+    run, folder = resolve_target(client, "experiments/2026-11-29-64dim-latent")
+    cand = gather(client, run, folder)       # train run, logged model, config.yaml, metrics
+
+A TARGET is an experiment folder, an MLflow experiment name (with or without its
+``YYYY-MM-DD-`` prefix) or a run id. An experiment stands for its best finished
+pipeline run: the lowest ``final_nrmse`` among those with ``unisim.gates_passed=true``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from unisim import tracking
+from unisim.errors import CheckFailed, UnisimError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Experiment, Run
+
+RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+DATE_PREFIX_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+MODEL_ARTIFACT = "model"  # TrackedRun.log_model's default name
+
+
+@dataclass
+class Candidate:
+    """A run that may be promoted, with everything validation and promotion read."""
+
+    run: Run  # the pipeline run (or a standalone train run that was evaluated)
+    train_run: Run | None  # the run that logged the model
+    model_id: str | None  # MLflow 3 logged-model id of runs:/<train_run>/model
+    experiment: str
+    folder: Path | None  # experiments/NAME in the current checkout, when present
+    config_text: str | None  # the resolved config.yaml artifact
+    config: dict[str, Any] | None
+    config_error: str | None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    @property
+    def train_run_id(self) -> str | None:
+        return self.train_run.info.run_id if self.train_run else None
+
+    def metric(self, key: str) -> float | None:
+        for run in (self.run, self.train_run):
+            if run is not None and key in run.data.metrics:
+                value = float(run.data.metrics[key])
+                return value if math.isfinite(value) else None
+        return None
+
+    def tag(self, key: str) -> str | None:
+        for run in (self.run, self.train_run):
+            if run is not None and key in run.data.tags:
+                return run.data.tags[key]
+        return None
+
+
+def _experiment(client: MlflowClient, name: str) -> Experiment | None:
+    exp = client.get_experiment_by_name(name)
+    return exp if exp is not None and exp.lifecycle_stage == "active" else None
+
+
+def best_run(client: MlflowClient, exp: Experiment) -> Run:
+    """Lowest final_nrmse among finished, gates-passed, non-archived pipeline runs."""
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=(
+            f"tags.`{tracking.TAG_KIND}` = 'pipeline' AND attributes.status = 'FINISHED'"
+        ),
+        order_by=["metrics.final_nrmse ASC", "attributes.start_time DESC"],
+        max_results=5000,
+    )
+    if not runs:
+        raise CheckFailed(f"experiment {exp.name!r}: no finished pipeline run to promote")
+    ok = [
+        r
+        for r in runs
+        if r.data.tags.get(tracking.TAG_GATES_PASSED) == "true"
+        and r.data.tags.get(tracking.TAG_STATUS) != tracking.STATUS_ARCHIVED
+        and "final_nrmse" in r.data.metrics
+    ]
+    if not ok:
+        raise CheckFailed(
+            f"experiment {exp.name!r}: none of its {len(runs)} finished pipeline run(s) "
+            f"passed its gates with a final_nrmse"
+        )
+    return ok[0]
+
+
+def _folder_for(spec: str) -> Path | None:
+    """``experiments/*-NAME`` when exactly one folder matches."""
+    root = Path("experiments")
+    if not root.is_dir() or "/" in spec or spec in (".", ".."):
+        return None
+    matches = [p for p in root.glob(f"*-{spec}") if p.is_dir() and DATE_PREFIX_RE.match(p.name)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def get_run(client: MlflowClient, run_id: str) -> Run:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise UnisimError(f"run {run_id}: not found in the tracking store") from None
+
+
+def resolve_target(
+    client: MlflowClient, spec: str | None, run_id: str | None = None
+) -> tuple[Run, Path | None]:
+    """TARGET (folder, experiment name or run id) and/or ``--run-id`` -> (run, folder)."""
+    folder = Path(spec) if spec and Path(spec).is_dir() else None
+    if run_id:
+        return get_run(client, run_id), folder
+    if not spec:
+        raise UnisimError("promote: give a TARGET (experiment folder, name or run id) or --run-id")
+    if folder is None and _experiment(client, spec) is None:
+        folder = _folder_for(spec)
+    if folder is not None:
+        name = folder.resolve().name
+        exp = _experiment(client, name)
+        if exp is None:
+            raise UnisimError(
+                f"{spec}: no MLflow experiment named {name!r} (run it first: "
+                f"unisim run {folder / 'config.yaml'})"
+            )
+        return best_run(client, exp), folder
+    exp = _experiment(client, spec)
+    if exp is not None:
+        return best_run(client, exp), None
+    if RUN_ID_RE.match(spec):
+        return get_run(client, spec), None
+    raise UnisimError(f"{spec}: not an experiment folder, an MLflow experiment or a run id")
+
+
+def _train_run(client: MlflowClient, run: Run) -> Run | None:
+    tags = run.data.tags
+    if tags.get(tracking.TAG_KIND) != "pipeline":
+        return run  # a standalone train run carries its own model
+    if tags.get("unisim.train_run"):
+        return get_run(client, tags["unisim.train_run"])
+    children = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=(
+            f"tags.`{tracking.MLFLOW_PARENT_TAG}` = '{run.info.run_id}' "
+            f"AND tags.`{tracking.TAG_KIND}` = 'train'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=50,
+    )
+    return children[0] if children else None
+
+
+def _model_id(client: MlflowClient, train_run: Run | None) -> str | None:
+    if train_run is None:
+        return None
+    models = client.search_logged_models(
+        experiment_ids=[train_run.info.experiment_id],
+        filter_string=f"source_run_id = '{train_run.info.run_id}'",
+    )
+    named = [m for m in models if m.name == MODEL_ARTIFACT]
+    return max(named, key=lambda m: m.creation_timestamp).model_id if named else None
+
+
+def _config(client: MlflowClient, runs: list[Run]) -> tuple[str | None, dict | None, str | None]:
+    """The first ``config.yaml`` artifact among ``runs``, parsed and validated."""
+    from unisim.config import build_config
+    from unisim.errors import ConfigError
+
+    for run in runs:
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        if "config.yaml" not in names:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
+            text = Path(local).read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text) or {}
+            build_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
+        except (yaml.YAMLError, ConfigError, AttributeError) as exc:
+            return text, None, str(exc).splitlines()[0]
+        return text, data, None
+    ids = ", ".join(r.info.run_id for r in runs)
+    return None, None, f"no config.yaml artifact on run {ids}"
+
+
+def gather(client: MlflowClient, run: Run, folder: Path | None) -> Candidate:
+    """Everything about ``run`` that validation and promotion need (read-only)."""
+    train = _train_run(client, run)
+    if folder is None and run.data.tags.get(tracking.TAG_EXPERIMENT_DIR):
+        path = Path(run.data.tags[tracking.TAG_EXPERIMENT_DIR])
+        folder = path if path.is_dir() else None
+    runs = [run] + ([train] if train is not None and train is not run else [])
+    text, data, error = _config(client, runs)
+    return Candidate(
+        run=run,
+        train_run=train,
+        model_id=_model_id(client, train),
+        experiment=client.get_experiment(run.info.experiment_id).name,
+        folder=folder,
+        config_text=text,
+        config=data,
+        config_error=error,
+    )
+
+
+def production_name(cand: Candidate, config_name: str | None) -> str:
+    """``2025-01-22-test-64dim`` -> ``test-64dim``; ``--config-name`` wins."""
+    if config_name:
+        name = config_name.removesuffix(".yaml").removeprefix("train_")
+    else:
+        base = cand.folder.resolve().name if cand.folder is not None else cand.experiment
+        name = DATE_PREFIX_RE.sub("", base)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+        source = "--config-name" if config_name else "experiment name"
+        raise UnisimError(
+            f"{source} {name!r}: a production config name may use letters, digits, '.', '_', '-'"
+        )
+    return name

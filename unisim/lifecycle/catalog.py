@@ -1,0 +1,459 @@
+"""Config catalog and config diff: every config of the checkout, its key fields and its last run.
+
+    cat = build_catalog(target=resolve_tracking())            # configs/ and experiments/
+    cat = build_catalog(include_archive=True, csv_path="configs/catalog.csv")
+    for row in cat.rows:
+        row.path, row.valid, row.error, row.fields["model"], row.last and row.last.final_nrmse
+    cat.invalid                                               # how many failed to load
+    d = diff_configs("configs/train_burgers_golden.yaml", "configs/train_burgers_32dim.yaml")
+    d.rows                                                    # [(dotted key, value A, value B)]
+
+Which configs: every ``*.yaml``/``*.yml`` under ``configs/`` (sub-folders too, hidden
+ones skipped), every ``experiments/*/config.yaml`` and, with ``include_archive``,
+``experiments-archive/*/config.yaml``. Each is loaded with ``load_config`` (includes
+applied); one that fails keeps its row with the ConfigError line and the catalog
+goes on.
+
+The last run of a config is its newest pipeline run (``unisim.kind=pipeline``, any
+state), found in this order: same ``unisim.config_hash`` in the config's own MLflow
+experiment (``experiments/NAME`` -> ``NAME``), same hash in any experiment, then
+(experiment folders only) the newest pipeline run of its experiment, for a config
+edited since it ran (``match = "experiment"``). A local SQLite store that does not
+exist yet is not created; an unreachable server leaves the run columns empty and
+says why in ``Catalog.mlflow``. The CSV (written atomically) has the key fields,
+the run columns and every flattened config key, like the seed's config_catalog.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from unisim import tracking as T
+from unisim.config import Config, GatesConfig, config_hash, experiment_name, flatten, load_config
+from unisim.errors import ConfigError
+from unisim.fsutil import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("configs", "experiments", "experiments-archive")
+KEY_FIELDS = (
+    "name",
+    "nu",
+    "grid_nx",  # stored grid the model sees (data.nx / data.downsample_x)
+    "grid_nt",  # stored times the model sees
+    "model",
+    "latent_dim",
+    "latent_tokens",
+    "epochs",
+    "lr",
+    "batch_size",
+    "gates",
+)
+RUN_FIELDS = (
+    "last_run_id",
+    "last_experiment",
+    "last_status",
+    "last_final_nrmse",
+    "last_gates_passed",
+    "last_date",
+    "last_match",
+)
+ID_CHUNK = 100  # experiment ids per search_runs call
+
+
+@dataclass
+class LastRun:
+    """The newest pipeline run of a config."""
+
+    run_id: str
+    experiment: str
+    status: str  # unisim.status tag (success|failed|running|promoted|archived), else run state
+    final_nrmse: float | None
+    gates_passed: str | None  # "true" | "false" | None
+    started: datetime | None
+    match: str  # config_hash | experiment
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started"] = self.started.isoformat(timespec="seconds") if self.started else None
+        return data
+
+
+@dataclass
+class CatalogRow:
+    path: str  # as given relative to the current folder (posix)
+    folder: str  # configs | experiments | experiments-archive
+    valid: bool
+    error: str | None = None  # the ConfigError line of an invalid config
+    config_hash: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # KEY_FIELDS
+    params: dict[str, str] = field(default_factory=dict)  # flatten(cfg)
+    last: LastRun | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "folder": self.folder,
+            "valid": self.valid,
+            "error": self.error,
+            "config_hash": self.config_hash,
+            **self.fields,
+            "last_run": self.last.to_dict() if self.last else None,
+            "params": self.params,
+        }
+
+
+@dataclass
+class Catalog:
+    rows: list[CatalogRow]
+    mlflow: str  # where run columns came from, or why they are empty
+    csv_path: str | None = None
+
+    @property
+    def invalid(self) -> int:
+        return sum(not r.valid for r in self.rows)
+
+    @property
+    def with_runs(self) -> int:
+        return sum(r.last is not None for r in self.rows)
+
+
+# ---------------------------------------------------------------- key fields
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def gates_summary(gates: GatesConfig) -> str:
+    """``final_nrmse <=0.1 champ-1%; physics cons<=0.05 energy<=0.05 finite`` (compact)."""
+    parts = []
+    for gate in gates.metrics:
+        sign = "+" if gate.greater_is_better else "-"
+        checks = []
+        if gate.threshold is not None:
+            checks.append(f"{'>=' if gate.greater_is_better else '<='}{_g(gate.threshold)}")
+        if gate.min_absolute_change is not None:
+            checks.append(f"champ{sign}{_g(gate.min_absolute_change)}")
+        if gate.min_relative_change is not None:
+            checks.append(f"champ{sign}{gate.min_relative_change:.0%}")
+        only = "" if set(gate.stages) == {"fast", "full"} else f" ({'/'.join(gate.stages)})"
+        parts.append(f"{gate.metric} {' '.join(checks)}{only}")
+    phys = gates.physics
+    checks = []
+    if phys.max_conservation_gap is not None:
+        checks.append(f"cons<={_g(phys.max_conservation_gap)}")
+    if phys.max_energy_violation is not None:
+        checks.append(f"energy<={_g(phys.max_energy_violation)}")
+    if not phys.allow_nonfinite:
+        checks.append("finite")
+    if checks:
+        parts.append("physics " + " ".join(checks))
+    return "; ".join(parts) or "none"
+
+
+def key_fields(cfg: Config) -> dict[str, Any]:
+    """The catalog's summary columns of one config (``KEY_FIELDS``)."""
+    data, model = cfg.data, cfg.model
+    latent = model.name == "latent"
+    return {
+        "name": cfg.name,
+        "nu": data.nu,
+        "grid_nx": data.nx // data.downsample_x,
+        "grid_nt": (data.nt - 1) // data.downsample_t + 1,
+        "model": model.name,
+        "latent_dim": model.latent.dim if latent else None,
+        "latent_tokens": model.latent.tokens if latent else None,
+        "epochs": cfg.training.epochs,
+        "lr": cfg.training.lr,
+        "batch_size": cfg.training.batch_size,
+        "gates": gates_summary(cfg.gates),
+    }
+
+
+# ---------------------------------------------------------------- finding and loading configs
+
+
+def _shown(path: Path) -> str:
+    """The path as a user types it: relative to the current folder when inside it."""
+    try:
+        return Path(os.path.relpath(path)).as_posix() if path.is_absolute() else path.as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.as_posix()
+
+
+def find_configs(root: Path | None = None, include_archive: bool = False) -> list[tuple[str, Path]]:
+    """``(folder, path)`` of every config in the catalog's folders, sorted within each folder."""
+    root = root or Path(".")
+    found: list[tuple[str, Path]] = []
+    configs = root / "configs"
+    if configs.is_dir():
+        for path in sorted(configs.rglob("*")):
+            hidden = any(p.startswith(".") for p in path.relative_to(configs).parts)
+            if path.suffix in (".yaml", ".yml") and path.is_file() and not hidden:
+                found.append(("configs", path))
+    for folder in FOLDERS[1:] if include_archive else FOLDERS[1:2]:
+        base = root / folder
+        for sub in sorted(base.iterdir()) if base.is_dir() else []:
+            if not sub.name.startswith(".") and (sub / "config.yaml").is_file():
+                found.append((folder, sub / "config.yaml"))
+    return found
+
+
+def load_row(folder: str, path: Path) -> tuple[CatalogRow, Config | None]:
+    """One catalog row; an invalid config gets its error line instead of fields."""
+    shown = _shown(path)
+    try:
+        cfg = load_config(shown)
+    except ConfigError as exc:
+        return CatalogRow(shown, folder, valid=False, error=str(exc)), None
+    except OSError as exc:  # unreadable file, a folder named *.yaml
+        return CatalogRow(shown, folder, valid=False, error=f"{shown}: {exc.strerror}"), None
+    row = CatalogRow(
+        shown,
+        folder,
+        valid=True,
+        config_hash=config_hash(cfg),
+        fields=key_fields(cfg),
+        params=flatten(cfg),
+    )
+    return row, cfg
+
+
+# ---------------------------------------------------------------- last runs from MLflow
+
+
+def _store_missing(target: T.TrackingTarget) -> bool:
+    """A local SQLite store that does not exist yet: nothing to read, nothing to create."""
+    prefix = "sqlite:///"
+    return target.uri.startswith(prefix) and not Path(target.uri[len(prefix) :]).is_file()
+
+
+def _last_run(run: Any, names: dict[str, str], match: str) -> LastRun:
+    tags, info = run.data.tags, run.info
+    nrmse = run.data.metrics.get("final_nrmse")
+    started = (
+        datetime.fromtimestamp(info.start_time / 1000, timezone.utc) if info.start_time else None
+    )
+    return LastRun(
+        run_id=info.run_id,
+        experiment=names.get(info.experiment_id, info.experiment_id),
+        status=tags.get(T.TAG_STATUS) or info.status.lower(),
+        final_nrmse=float(nrmse) if nrmse is not None else None,
+        gates_passed=tags.get(T.TAG_GATES_PASSED),
+        started=started,
+        match=match,
+    )
+
+
+class _RunFinder:
+    """Newest pipeline runs by config hash and by experiment, with one search per question."""
+
+    def __init__(self, client: Any) -> None:
+        from mlflow.entities import ViewType
+
+        self.client = client
+        self.ids: dict[str, str] = {}  # experiment name -> id (active experiments)
+        token = None
+        while True:
+            page = client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
+            )
+            self.ids.update({e.name: e.experiment_id for e in page})
+            token = page.token
+            if not token:
+                break
+        self.names = {v: k for k, v in self.ids.items()}
+        self._by_hash: dict[str, Any] = {}
+
+    def newest(self, exp_ids: list[str], cfg_hash: str | None) -> Any:
+        flt = f"tags.`{T.TAG_KIND}` = 'pipeline'"
+        if cfg_hash:
+            flt += f" and tags.`{T.TAG_CONFIG_HASH}` = '{cfg_hash}'"
+        best = None
+        for i in range(0, len(exp_ids), ID_CHUNK):
+            runs = self.client.search_runs(
+                exp_ids[i : i + ID_CHUNK],
+                flt,
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
+            if runs and (best is None or runs[0].info.start_time > best.info.start_time):
+                best = runs[0]
+        return best
+
+    def last_run(self, row: CatalogRow, cfg: Config, path: Path) -> LastRun | None:
+        own = experiment_name(path, cfg) if row.folder != "configs" else None
+        own_id = self.ids.get(own) if own else None
+        if own_id is not None:
+            run = self.newest([own_id], row.config_hash)
+            if run is not None:
+                return _last_run(run, self.names, "config_hash")
+        if row.config_hash not in self._by_hash:
+            self._by_hash[row.config_hash] = self.newest(list(self.ids.values()), row.config_hash)
+        run = self._by_hash[row.config_hash]
+        if run is not None:
+            return _last_run(run, self.names, "config_hash")
+        if own_id is not None:
+            run = self.newest([own_id], None)
+            if run is not None:
+                return _last_run(run, self.names, "experiment")
+        return None
+
+
+def _attach_runs(
+    loaded: list[tuple[CatalogRow, Config | None, Path]], target: T.TrackingTarget
+) -> str:
+    """Fill ``row.last`` for the valid rows; returns the Catalog.mlflow note."""
+    if _store_missing(target):
+        return f"{target.uri} (no store yet: no runs)"
+    from unisim.journal import fail_fast_http
+
+    try:
+        with fail_fast_http(10, 1):  # a dead server costs seconds, not MLflow's minutes
+            finder = _RunFinder(T.configure(target))
+            for row, cfg, path in loaded:
+                if cfg is not None:
+                    row.last = finder.last_run(row, cfg, path)
+    except Exception as exc:  # unreachable server, refused credentials, unknown tables
+        reason = T._reason(exc)
+        log.warning(
+            "MLflow at %s could not be read (%s): run columns left empty", target.uri, reason
+        )
+        for row, _, _ in loaded:
+            row.last = None
+        return f"{target.uri} unreachable ({reason}): run columns empty"
+    return target.uri
+
+
+# ---------------------------------------------------------------- the catalog
+
+
+def write_csv(catalog: Catalog, path: str | Path) -> Path:
+    """Key fields, run columns, then every flattened config key; written atomically."""
+    keys = sorted({k for row in catalog.rows for k in row.params})
+    head = ["path", "folder", "valid", "error", "config_hash", *KEY_FIELDS, *RUN_FIELDS, *keys]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(head)
+    for row in catalog.rows:
+        last = row.last
+        run_cells = (
+            [
+                last.run_id,
+                last.experiment,
+                last.status,
+                "" if last.final_nrmse is None else repr(last.final_nrmse),
+                last.gates_passed or "",
+                last.started.isoformat(timespec="seconds") if last.started else "",
+                last.match,
+            ]
+            if last
+            else [""] * len(RUN_FIELDS)
+        )
+        cells = [row.path, row.folder, str(row.valid).lower(), row.error or "", row.config_hash]
+        cells += ["" if row.fields.get(k) is None else row.fields[k] for k in KEY_FIELDS]
+        writer.writerow([*cells, *run_cells, *(row.params.get(k, "") for k in keys)])
+    path = Path(path)
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def build_catalog(
+    root: str | Path | None = None,
+    *,
+    target: T.TrackingTarget | None = None,
+    include_archive: bool = False,
+    offline: bool = False,
+    csv_path: str | Path | None = None,
+) -> Catalog:
+    """Every config with its key fields and last pipeline run; optionally the CSV too.
+
+    Never raises for a bad config (its row carries the error); a failing MLflow read
+    leaves the run columns empty. ``offline`` skips MLflow altogether.
+    """
+    root = Path(root) if root is not None else Path(".")
+    loaded = []
+    for folder, path in find_configs(root, include_archive):
+        row, cfg = load_row(folder, path)
+        loaded.append((row, cfg, path))
+    if offline:
+        note = "offline: run columns skipped"
+    else:
+        note = _attach_runs(loaded, target or T.resolve_tracking())
+    catalog = Catalog([row for row, _, _ in loaded], note)
+    if csv_path is not None:
+        catalog.csv_path = _shown(write_csv(catalog, csv_path))
+    log.info("catalog: %d configs, %d invalid", len(catalog.rows), catalog.invalid)
+    return catalog
+
+
+# ---------------------------------------------------------------- diff
+
+
+@dataclass
+class ConfigDiff:
+    a: str
+    b: str
+    hash_a: str
+    hash_b: str
+    rows: list[tuple[str, str | None, str | None]]  # (key, A, B); None: key absent on that side
+
+    @property
+    def same_model(self) -> bool:
+        """Equal config hashes: both configs train the same model on the same data."""
+        return self.hash_a == self.hash_b
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "config_hash_a": self.hash_a,
+            "config_hash_b": self.hash_b,
+            "same_model": self.same_model,
+            "differences": [{"key": k, "a": va, "b": vb} for k, va, vb in self.rows],
+        }
+
+
+def _expanded(cfg: Config) -> dict[str, str]:
+    """``flatten`` plus lists of sections (the gate list) spelt out: ``gates.metrics[0].metric``."""
+    out: dict[str, str] = {}
+    for key, value in flatten(cfg).items():
+        items = json.loads(value) if value.startswith("[") else None
+        if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+            for i, item in enumerate(items):
+                out.update(flatten(item, prefix=f"{key}[{i}]."))
+        else:
+            out[key] = value
+    return out
+
+
+def diff_configs(
+    a: str | Path,
+    b: str | Path,
+    overrides: list[str] | None = None,
+    overrides_a: list[str] | None = None,
+    overrides_b: list[str] | None = None,
+) -> ConfigDiff:
+    """The keys whose resolved values differ (includes and overrides applied), sorted.
+
+    ``overrides`` apply to both configs, then ``overrides_a`` / ``overrides_b`` to one.
+    """
+    both = list(overrides or [])
+    cfg_a = load_config(a, [*both, *(overrides_a or [])])
+    cfg_b = load_config(b, [*both, *(overrides_b or [])])
+    flat_a, flat_b = _expanded(cfg_a), _expanded(cfg_b)
+    rows = [
+        (key, flat_a.get(key), flat_b.get(key))
+        for key in sorted(set(flat_a) | set(flat_b))
+        if flat_a.get(key) != flat_b.get(key)
+    ]
+    return ConfigDiff(str(a), str(b), config_hash(cfg_a), config_hash(cfg_b), rows)
