@@ -500,4 +500,8 @@ def _after(result: PipelineResult, target: TrackingTarget, auto_promote: bool, e
         from unisim.lifecycle.promote import promote_run
 
         promotion = promote_run(result.run_id, target=target, auto=True)
-        emit("promote", {"result": str(promotion)})
+        if promotion.promoted:
+            text = f"{promotion.model_name} v{promotion.version} is champion ({promotion.url})"
+        else:
+            text = f"not promoted: {promotion.reason}"
+        emit("promote", {"result": text})

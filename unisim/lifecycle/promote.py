@@ -214,12 +214,15 @@ def _validate(
     )
     checks.append(_champion_check(client, cand, result, state, existing, force))
     path = result.config_path
-    free = path is not None and (force or not path.exists())
+    # --auto-promote replaces the experiment's own production config when the run beat the
+    # champion (checked above); by hand that takes --force.
+    free = path is not None and (force or auto or not path.exists())
+    why = "--force" if force else "--auto-promote"
     checks.append(
         Check(
             "production_config",
             free,
-            f"{path} {'will be overwritten (--force)' if path and path.exists() else 'is free'}"
+            f"{path} {f'will be overwritten ({why})' if path and path.exists() else 'is free'}"
             if free
             else f"{path} exists (use --force to overwrite)",
         )
