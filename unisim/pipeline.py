@@ -304,9 +304,8 @@ def run_pipeline(
         try:
             # -- data
             def data_stage() -> StageResult:
-                from unisim.data import data_hash, load_data
+                from unisim.data import load_data
 
-                digest = data_hash(cfg.data)
                 with tracking.start_run(
                     kind="data",
                     experiment=experiment,
@@ -315,12 +314,13 @@ def run_pipeline(
                     parent_run_id=parent.run_id,
                     run_name="data",
                 ) as child:
-                    splits = load_data(cfg.data)
-                    child.log_dataset(
-                        name=f"burgers-nu{cfg.data.nu}",
-                        source=str(splits.path),
-                        digest=splits.data_hash,
+                    splits = load_data(
+                        cfg.data,
+                        progress=lambda done, total: emit(
+                            "progress", {"stage": "data", "done": done, "total": total}
+                        ),
                     )
+                    child.log_dataset(**splits.lineage())
                     child.log_params(
                         {
                             "n_train": str(len(splits.train)),
@@ -329,7 +329,6 @@ def run_pipeline(
                             "shape": json.dumps(list(splits.train.shape[1:])),
                         }
                     )
-                assert digest == splits.data_hash
                 parent.set_tags({tracking.TAG_DATA_HASH: splits.data_hash})
                 return StageResult("data", "ok", run_id=child.run_id, detail=str(splits.path))
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[str, typer.Argument(help="Config YAML file.", metavar="CONFIG")]

@@ -29,7 +29,40 @@ def _tags(items: list[str] | None) -> dict[str, str]:
     return tags
 
 
-def _printer(event: str, data: dict[str, Any]) -> None:
+class _Printer:
+    """Turns pipeline events into terminal lines and a progress bar for long stages."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "progress":
+            self._progress(data)
+            return
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        _print_event(event, data)
+
+    def _progress(self, data: dict[str, Any]) -> None:
+        from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+        if self.bar is None:
+            self.bar = Progress(
+                f"  {data['stage']}",
+                BarColumn(),
+                "{task.percentage:>3.0f}%",
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(data["stage"], total=data["total"])
+        self.bar.update(self.task, completed=data["done"], total=data["total"])
+
+
+def _print_event(event: str, data: dict[str, Any]) -> None:
     if event == "start":
         console.print(f"[bold]pipeline[/bold] {data['experiment']}  run {data['run_id']}")
     elif event == "stage_start":
@@ -118,7 +151,7 @@ def run(
         auto_promote=auto_promote,
         isolate=isolate,
         tags=_tags(tag),
-        on_event=_printer,
+        on_event=_Printer(),
     )
     if result.gates:
         print_gate_table(result.gates)
