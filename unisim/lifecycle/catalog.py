@@ -44,28 +44,11 @@ from unisim.fsutil import atomic_write_text
 log = logging.getLogger(__name__)
 
 FOLDERS = ("configs", "experiments", "experiments-archive")
-KEY_FIELDS = (
-    "name",
-    "nu",
-    "grid_nx",  # stored grid the model sees (data.nx / data.downsample_x)
-    "grid_nt",  # stored times the model sees
-    "model",
-    "latent_dim",
-    "latent_tokens",
-    "epochs",
-    "lr",
-    "batch_size",
-    "gates",
-)
-RUN_FIELDS = (
-    "last_run_id",
-    "last_experiment",
-    "last_status",
-    "last_final_nrmse",
-    "last_gates_passed",
-    "last_date",
-    "last_match",
-)
+# grid_nx/grid_nt: the stored grid the model sees (after data.downsample_x/_t)
+KEY_FIELDS = ("name", "nu", "grid_nx", "grid_nt", "model", "latent_dim", "latent_tokens",
+              "epochs", "lr", "batch_size", "gates")  # fmt: skip
+RUN_FIELDS = ("last_run_id", "last_experiment", "last_status", "last_final_nrmse",
+              "last_gates_passed", "last_date", "last_match")  # fmt: skip
 ID_CHUNK = 100  # experiment ids per search_runs call
 
 
@@ -85,6 +68,13 @@ class LastRun:
         data = asdict(self)
         data["started"] = self.started.isoformat(timespec="seconds") if self.started else None
         return data
+
+    def cells(self) -> list[str]:
+        """The RUN_FIELDS columns of the CSV."""
+        d = self.to_dict()
+        nrmse = "" if self.final_nrmse is None else repr(self.final_nrmse)
+        return [self.run_id, self.experiment, self.status, nrmse, self.gates_passed or "",
+                d["started"] or "", self.match]  # fmt: skip
 
 
 @dataclass
@@ -144,7 +134,7 @@ def gates_summary(gates: GatesConfig) -> str:
         if gate.min_absolute_change is not None:
             checks.append(f"champ{sign}{_g(gate.min_absolute_change)}")
         if gate.min_relative_change is not None:
-            checks.append(f"champ{sign}{gate.min_relative_change:.0%}")
+            checks.append(f"champ{sign}{_g(gate.min_relative_change * 100)}%")
         only = "" if set(gate.stages) == {"fast", "full"} else f" ({'/'.join(gate.stages)})"
         parts.append(f"{gate.metric} {' '.join(checks)}{only}")
     phys = gates.physics
@@ -217,15 +207,8 @@ def load_row(folder: str, path: Path) -> tuple[CatalogRow, Config | None]:
         return CatalogRow(shown, folder, valid=False, error=str(exc)), None
     except OSError as exc:  # unreadable file, a folder named *.yaml
         return CatalogRow(shown, folder, valid=False, error=f"{shown}: {exc.strerror}"), None
-    row = CatalogRow(
-        shown,
-        folder,
-        valid=True,
-        config_hash=config_hash(cfg),
-        fields=key_fields(cfg),
-        params=flatten(cfg),
-    )
-    return row, cfg
+    fields, params = key_fields(cfg), flatten(cfg)
+    return CatalogRow(shown, folder, True, None, config_hash(cfg), fields, params), cfg
 
 
 # ---------------------------------------------------------------- last runs from MLflow
@@ -345,20 +328,7 @@ def write_csv(catalog: Catalog, path: str | Path) -> Path:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(head)
     for row in catalog.rows:
-        last = row.last
-        run_cells = (
-            [
-                last.run_id,
-                last.experiment,
-                last.status,
-                "" if last.final_nrmse is None else repr(last.final_nrmse),
-                last.gates_passed or "",
-                last.started.isoformat(timespec="seconds") if last.started else "",
-                last.match,
-            ]
-            if last
-            else [""] * len(RUN_FIELDS)
-        )
+        run_cells = row.last.cells() if row.last else [""] * len(RUN_FIELDS)
         cells = [row.path, row.folder, str(row.valid).lower(), row.error or "", row.config_hash]
         cells += ["" if row.fields.get(k) is None else row.fields[k] for k in KEY_FIELDS]
         writer.writerow([*cells, *run_cells, *(row.params.get(k, "") for k in keys)])
@@ -413,14 +383,10 @@ class ConfigDiff:
         return self.hash_a == self.hash_b
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "config_hash_a": self.hash_a,
-            "config_hash_b": self.hash_b,
-            "same_model": self.same_model,
-            "differences": [{"key": k, "a": va, "b": vb} for k, va, vb in self.rows],
-        }
+        diffs = [{"key": k, "a": va, "b": vb} for k, va, vb in self.rows]
+        return {"a": self.a, "b": self.b, "config_hash_a": self.hash_a,
+                "config_hash_b": self.hash_b, "same_model": self.same_model,
+                "differences": diffs}  # fmt: skip
 
 
 def _expanded(cfg: Config) -> dict[str, str]:

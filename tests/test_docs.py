@@ -1,0 +1,324 @@
+"""The docs match the code: every documented `unisim ...` command exists with its options.
+
+Commands are taken from fenced and indented code blocks and from inline code spans of
+README.md, docs/PIPELINE_ARCHITECTURE.md and the folder READMEs. Each one's
+subcommand path must answer `--help` (exit 0) and each option it uses must exist on
+that command. Read-only commands whose files exist are also run for real against a
+copy of the repository's configs and a tmp store. Also: benchmarks/run_all.py writes
+its results table (with fake benchmark scripts).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+REPO = Path(__file__).resolve().parents[1]
+ARCH = "docs/PIPELINE_ARCHITECTURE.md"
+DOCS = [
+    "README.md",
+    ARCH,
+    "experiments/README.md",
+    "experiments-archive/README.md",
+    "docker/README.md",
+    "benchmarks/README.md",
+]
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_INLINE = re.compile(r"`((?:\S*/)?unisim [^`]+)`")
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_.]*$")  # CONFIG, RUN_A, S, DATE ...
+
+
+def code_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, text) of code: fenced blocks (not mermaid), indented blocks, inline spans."""
+    out, fence, prev_blank = [], None, True
+    for no, line in enumerate(text.splitlines(), 1):
+        m = _FENCE.match(line)
+        if m:
+            if fence is None:
+                fence = "mermaid" if "mermaid" in line else m[1]
+            elif line.strip().startswith(fence if fence != "mermaid" else "```"):
+                fence = None
+            continue
+        if fence is not None:
+            if fence != "mermaid":
+                out.append((no, line))
+        elif line.startswith("    ") and (prev_blank or out and out[-1][0] == no - 1):
+            out.append((no, line))
+        else:
+            out += [(no, span) for span in _INLINE.findall(line)]
+        prev_blank = not line.strip()
+    return out
+
+
+def invocations(line: str) -> list[list[str]]:
+    """The argument lists of every `unisim` invocation in one shell line."""
+    line = line.replace("\\|", "/")  # an escaped pipe inside a markdown table cell
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: fall back to plain words
+        tokens = line.split()
+    found, seg = [], []
+    for tok in [*tokens, ";"]:
+        if tok and set(tok) <= set("|&;<>()"):
+            words = list(seg)
+            while words and re.match(r"^[A-Z_]+=", words[0]):  # FOO=bar unisim ...
+                words.pop(0)
+            if words[:3] in (["python", "-m", "unisim"], [".venv/bin/python", "-m", "unisim"]):
+                words = ["unisim", *words[3:]]
+            if words and (words[0] == "unisim" or words[0].endswith("/unisim")):
+                found.append([w.strip("[]") for w in words[1:] if w.strip("[]")])
+            seg = []
+        else:
+            seg.append(tok)
+    return found
+
+
+def collect() -> list[tuple[str, int, list[str]]]:
+    """(doc, line, args) of every documented invocation, once per doc."""
+    out = []
+    for doc in DOCS:
+        path = REPO / doc
+        if not path.is_file():
+            continue
+        seen = set()
+        for no, line in code_lines(path.read_text(encoding="utf-8")):
+            for args in invocations(line):
+                if tuple(args) not in seen:
+                    seen.add(tuple(args))
+                    out.append((doc, no, args))
+    return out
+
+
+@functools.cache
+def root_command():
+    from unisim.cli import app
+
+    return typer.main.get_command(app)
+
+
+def resolve(args: list[str]):
+    """(command path, click command, remaining words) for ``unisim ARGS``; cmd None if unknown."""
+    cmd, path = root_command(), []
+    words = list(args)
+    while words and not words[0].startswith("-"):
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            break
+        name = words[0].split("|")[0]  # `vast status|logs ID` documents several at once
+        path.append(name)
+        if name not in subs:
+            return path, None, words[1:]
+        cmd = subs[name]
+        words.pop(0)
+    return path, cmd, words
+
+
+def option_names(cmd) -> set[str]:
+    names = {"--help"}
+    for param in cmd.params:
+        if getattr(param, "param_type_name", None) == "option":
+            names.update(param.opts)
+            names.update(param.secondary_opts)
+    return names
+
+
+COMMANDS = collect()
+BY_PATH: dict[str, list[tuple[str, int, list[str]]]] = {}  # "configs catalog" -> uses
+for _doc, _no, _args in COMMANDS:
+    _path, _cmd, _rest = resolve(_args)
+    BY_PATH.setdefault(" ".join(_path), []).append((_doc, _no, _args))
+
+
+def test_the_architecture_doc_and_readme_have_commands():
+    docs = {doc for doc, _, _ in COMMANDS}
+    assert ARCH in docs and "README.md" in docs
+    assert len([c for c in COMMANDS if c[0] == ARCH]) >= 40
+
+
+@pytest.mark.parametrize("path", sorted(BY_PATH), ids=lambda p: p or "(root)")
+def test_documented_command_exists(path, cli):
+    """The subcommand path answers --help, and every option each documented line uses exists."""
+    uses = BY_PATH[path]
+    doc, no, args = uses[0]
+    words, cmd, rest = resolve(args)
+    assert cmd is not None, f"{doc}:{no}: unisim {path}: no such command"
+    code, out, err = cli(*words, "--help")
+    assert code == 0 and "Usage" in out, f"{doc}:{no}: unisim {path} --help -> {code}: {err}"
+    known = option_names(cmd) | ({"--version"} if not words else set())
+    for doc, no, args in uses:
+        for word in resolve(args)[2]:
+            if re.match(r"^--?[A-Za-z]", word):
+                name = word.split("=", 1)[0]
+                assert name in known, f"{doc}:{no}: unisim {path} has no option {name}"
+
+
+# Read-only commands a test can run for real (in a copy of configs/ and experiments/).
+RUNNABLE = {
+    (),
+    ("configs", "validate"),
+    ("configs", "schema"),
+    ("configs", "catalog"),
+    ("configs", "diff"),
+    ("experiments", "list"),
+    ("runs", "list"),
+    ("registry", "list"),
+    ("leaderboard",),
+}
+
+
+def _runnable(args: list[str]) -> bool:
+    path, cmd, rest = resolve(args)
+    if cmd is None or tuple(path) not in RUNNABLE:
+        return False
+    if any(w in ("--profile", "--tracking-uri") for w in rest):
+        return False
+    if path == ["runs", "list"] and any(not w.startswith("-") for w in rest):
+        return False  # names an experiment the tmp store does not have
+    files = [w for w in rest if w.endswith((".yaml", ".yml")) and not w.startswith("-")]
+    return all((REPO / f).is_file() for f in files)
+
+
+RUN = [
+    (doc, no, args)
+    for doc, no, args in COMMANDS
+    if args and not any(_PLACEHOLDER.match(w) or "..." in w for w in args) and _runnable(args)
+]
+
+
+@pytest.mark.parametrize("doc,line,args", RUN, ids=[f"{d}:{n}" for d, n, _ in RUN])
+def test_documented_read_only_command_runs(doc, line, args, cli, store, tmp_path):
+    for folder in ("configs", "experiments", "experiments-archive", "mlruns-config"):
+        if (REPO / folder).is_dir():
+            shutil.copytree(REPO / folder, tmp_path / folder, dirs_exist_ok=True)
+    code, _, err = cli(*args)
+    assert code == 0, f"{doc}:{line}: unisim {' '.join(args)} -> {code}: {err}"
+
+
+def test_every_command_and_module_is_documented():
+    text = (REPO / ARCH).read_text(encoding="utf-8")
+
+    def leaves(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            yield path
+            return
+        for name, sub in subs.items():
+            yield from leaves(sub, [*path, name])
+
+    documented = {tuple(resolve(args)[0]) for doc, _, args in COMMANDS if doc == ARCH}
+    assert all(cmd is not None for cmd in (resolve(a)[1] for _, _, a in COMMANDS))
+    missing = [" ".join(p) for p in leaves(root_command(), []) if tuple(p) not in documented]
+    assert not missing, f"{ARCH} does not show: {missing}"
+    for entry in sorted((REPO / "unisim").iterdir()):
+        if entry.name.startswith("_") or entry.name in ("__pycache__",):
+            continue
+        if entry.suffix == ".py" or (entry / "__init__.py").is_file():
+            name = f"unisim/{entry.name}" + ("/" if entry.is_dir() else "")
+            assert name in text, f"{ARCH} does not describe {name}"
+    for script in (
+        "run_fast_to_sota.py",
+        "train.py",
+        "evaluate.py",
+        "vast_launch.py",
+        "archive_experiments.py",
+        "promote_config.py",
+        "config_catalog.py",
+        "monitor_instance.sh",
+    ):
+        assert f"`{script}`" in text, f"the migration guide misses {script}"
+    assert re.search(r"```mermaid\n(flowchart|graph) ", text), "no mermaid diagram"
+    for heading in ("Run and tag schema", "Lifecycle rules", "Set-ups", "Migration", "FAQ"):
+        assert re.search(rf"^## {heading}", text, re.MULTILINE), heading
+
+
+def test_relative_links_resolve():
+    for doc in DOCS:
+        path = REPO / doc
+        if not path.is_file():
+            continue
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text("utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            assert (path.parent / target).exists(), f"{doc}: broken link {target}"
+
+
+def test_the_extractor_reads_shell_lines():
+    assert invocations("unisim run c.yaml --set a=1  # comment") == [
+        ["run", "c.yaml", "--set", "a=1"]
+    ]
+    assert invocations("0 6 * * 1  cd /x && .venv/bin/unisim experiments archive >> log 2>&1") == [
+        ["experiments", "archive"]
+    ]
+    assert invocations("unisim runs list [EXPERIMENT] [--kind pipeline]") == [
+        ["runs", "list", "EXPERIMENT", "--kind", "pipeline"]
+    ]
+    assert invocations("export X=1; make run") == []
+    text = "```bash\nunisim ui\n```\n\n    unisim sync\n\nsee `unisim runs open RUN`\n"
+    assert [line for _, line in code_lines(text)] == [
+        "unisim ui",
+        "    unisim sync",
+        "unisim runs open RUN",
+    ]
+
+
+# ---------------------------------------------------------------- benchmarks/run_all.py
+
+FAKE_SOLVER = """\
+import sys
+quick = "--quick" in sys.argv
+print("machine: 2 cpus")
+print(f"  speedup {'30.5' if quick else '41.0'}x at 12x smaller max error (goal: met)")
+"""
+FAKE_NEW = "print('unisim / library FNO rollout nRMSE ratio 0.71 (goal <= 0.8)')\n"
+
+
+def _run_all(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_run_all_writes_one_results_table(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "solver.py").write_text(FAKE_SOLVER)
+    (bench / "newbench.py").write_text(FAKE_NEW)
+    (bench / "broken.py").write_text("import sys\nprint('partial')\nsys.exit(3)\n")
+    out = tmp_path / "RESULTS.md"
+
+    proc = _run_all("--dir", str(bench), "--out", str(out))
+    assert proc.returncode == 1, proc.stderr  # broken.py failed; the others still ran
+    text = out.read_text()
+    for heading in ("## Machine", "## Headline figures", "## Runs", "## Output"):
+        assert heading in text
+    assert re.search(r"\| cpu \| .+ \|", text) and "| python |" in text and "torch" in text
+    assert "| solver | ETDRK4 solver vs FD2 + BDF reference, trajectories/s | 41.0x faster" in text
+    assert "| newbench |  | unisim / library FNO rollout nRMSE ratio 0.71 (goal <= 0.8) |" in text
+    assert "| broken | failed |" in text and "partial" in text
+    assert not list(tmp_path.glob(".tmp-*"))  # written atomically
+
+    # --only refreshes one script and keeps the others' latest figures
+    (bench / "broken.py").write_text("print('fixed now: 2.0x faster (goal >= 1x)')\n")
+    proc = _run_all("--dir", str(bench), "--out", str(out), "--only", "broken")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "| broken | ok |" in text and "41.0x faster" in text and "ratio 0.71" in text
+
+    # --quick passes the small-size options; unknown --only is exit 2
+    proc = _run_all("--dir", str(bench), "--quick", "--only", "solver", "--out", str(out) + "q")
+    assert proc.returncode == 0 and "30.5x faster" in Path(str(out) + "q").read_text()
+    assert "`--quick`" in Path(str(out) + "q").read_text()
+    assert _run_all("--dir", str(bench), "--only", "nope").returncode == 2
