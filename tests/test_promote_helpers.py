@@ -9,7 +9,6 @@ once per session (MLflow's schema migrations cost seconds each time otherwise).
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,47 +20,21 @@ DATE = "2026-11-29"
 SCORES = [0.31, 0.12, 0.27, 0.05, 0.22, 0.18, 0.09, 0.15]  # run 3 is the best
 
 
-_TEMPLATE: list[Path] = []  # one per session, whichever test module asks first
-
-
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> Path:
-    """An MLflow SQLite database with the schema already migrated."""
-    from unisim.tracking import TrackingTarget, configure
-
-    if not _TEMPLATE:
-        db = tmp_path_factory.mktemp("template") / "mlflow.db"
-        client = configure(TrackingTarget(uri=f"sqlite:///{db}"))
-        client.search_experiments()
-        client.search_registered_models()
-        _TEMPLATE.append(db)
-    return _TEMPLATE[0]
+def template_db(_template_db: Path) -> Path:
+    """conftest's migrated template database (for the module-scoped server)."""
+    return _template_db
 
 
 @pytest.fixture
-def pstore(template_db, tmp_path, monkeypatch):
-    """A fresh SQLite store (copied template), exported as MLFLOW_TRACKING_URI."""
-    import mlflow
-
-    from unisim.tracking import TrackingTarget
-
-    db = tmp_path / "store" / "mlflow.db"
-    db.parent.mkdir()
-    shutil.copy(template_db, db)
-    target = TrackingTarget(
-        uri=f"sqlite:///{db}", artifact_root=(tmp_path / "store" / "artifacts").as_uri()
-    )
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", target.uri)
-    yield target
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+def pstore(store):
+    """conftest's fresh SQLite store, under the name the promotion tests use."""
+    return store
 
 
 @pytest.fixture
-def pclient(pstore):
-    from unisim.tracking import configure
-
-    return configure(pstore)
+def pclient(client):
+    return client
 
 
 def make_candidate(
