@@ -13,7 +13,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 ConfigArg = Annotated[str, typer.Argument(help="Config YAML file.", metavar="CONFIG")]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config key: --set training.lr=3e-4 (repeatable)."),
+    typer.Option(
+        "--set",
+        "-s",
+        "--config-override",  # the original run_fast_to_sota.py spelling
+        help="Override a config key: --set training.lr=3e-4 (repeatable).",
+    ),
 ]
 TrackingUriOpt = Annotated[
     str | None,
