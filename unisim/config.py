@@ -79,7 +79,8 @@ class LatentConfig(_Section):
     processor: Literal["transformer", "mlp"] = "transformer"
     layers: int = Field(2, ge=1)
     heads: int = Field(4, ge=1)
-    hidden: int = Field(64, ge=1)  # encoder/decoder conv width and MLP hidden size
+    hidden: int = Field(64, ge=1)  # encoder/decoder conv width (runs on the full grid: costly)
+    ffn: int | None = Field(None, ge=1)  # processor feed-forward width (on tokens); None = hidden
 
 
 class FNOConfig(_Section):

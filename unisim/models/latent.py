@@ -81,6 +81,7 @@ class LatentSurrogate(Surrogate):
         layers: int = 2,
         heads: int = 4,
         hidden: int = 64,
+        ffn: int | None = None,
         condition_nu: bool = True,
     ) -> None:
         super().__init__(context=context, nx=nx, nu=nu)
@@ -112,9 +113,10 @@ class LatentSurrogate(Surrogate):
         )
         self.dim = dim
         if processor == "transformer":
-            self.processor: nn.Module = TransformerProcessor(tokens, dim, layers, heads, hidden)
+            width = ffn or hidden
+            self.processor: nn.Module = TransformerProcessor(tokens, dim, layers, heads, width)
         elif processor == "mlp":
-            self.processor = MLPProcessor(tokens, dim, layers, hidden)
+            self.processor = MLPProcessor(tokens, dim, layers, ffn or hidden)
         else:
             raise ValueError(f"unknown latent processor {processor!r}")
 
@@ -166,5 +168,6 @@ def build_latent(cfg: Config) -> LatentSurrogate:
         layers=lat.layers,
         heads=lat.heads,
         hidden=lat.hidden,
+        ffn=lat.ffn,
         condition_nu=m.condition_nu,
     )
