@@ -29,6 +29,18 @@ ProfileOpt = Annotated[
     typer.Option("--profile", help="Tracking profile in mlruns-config/ (or UNISIM_PROFILE)."),
 ]
 
+ResultJsonOpt = Annotated[
+    str | None, typer.Option("--result-json", help="Also write the result as JSON here.")
+]
+
+
+def parent_run_option(kind: str):  # -> an Annotated option type
+    """``--parent-run-id``: nest this command's run under another (``unisim run`` sets it)."""
+    return Annotated[
+        str | None,
+        typer.Option("--parent-run-id", help=f"Nest the {kind} run under this run."),
+    ]
+
 
 def target(tracking_uri: str | None, profile: str | None):  # -> TrackingTarget
     """Resolve the tracking store from the common options."""

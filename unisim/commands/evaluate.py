@@ -18,10 +18,12 @@ import typer
 
 from unisim.commands.common import (
     ProfileOpt,
+    ResultJsonOpt,
     SetOpt,
     TrackingUriOpt,
     console,
     err_console,
+    parent_run_option,
     target,
 )
 
@@ -104,15 +106,11 @@ def evaluate(
         str | None, typer.Option("--fno", help="FNO baseline source (implies --baselines).")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Log PNG plots.")] = True,
-    parent_run_id: Annotated[
-        str | None, typer.Option("--parent-run-id", help="Nest the evaluate run under this run.")
-    ] = None,
+    parent_run_id: parent_run_option("evaluate") = None,
     eval_key: Annotated[
         str | None, typer.Option("--eval-key", help="Tag unisim.eval_key (used by unisim run).")
     ] = None,
-    result_json: Annotated[
-        str | None, typer.Option("--result-json", help="Also write the result as JSON here.")
-    ] = None,
+    result_json: ResultJsonOpt = None,
     strict_exit: Annotated[
         bool, typer.Option("--strict-exit", help="Exit 1 when a gate fails.")
     ] = False,

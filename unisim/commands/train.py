@@ -21,10 +21,12 @@ import typer
 from unisim.commands.common import (
     ConfigArg,
     ProfileOpt,
+    ResultJsonOpt,
     SetOpt,
     TrackingUriOpt,
     console,
     err_console,
+    parent_run_option,
     target,
 )
 
@@ -69,12 +71,8 @@ def train(
     nproc: Annotated[
         int, typer.Option("--nproc", min=1, help="Worker processes (DDP under torchrun).")
     ] = 1,
-    parent_run_id: Annotated[
-        str | None, typer.Option("--parent-run-id", help="Nest the train run under this run.")
-    ] = None,
-    result_json: Annotated[
-        str | None, typer.Option("--result-json", help="Also write the result as JSON here.")
-    ] = None,
+    parent_run_id: parent_run_option("train") = None,
+    result_json: ResultJsonOpt = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
