@@ -41,8 +41,6 @@ from unisim.tracking import TrackingTarget
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_GATES, EXIT_BAD_INPUT, EXIT_STAGE_FAILED = 0, 1, 2, 3
-TAG_TRAIN_RUN = "unisim.train_run"
-TAG_EVAL_KEY = "unisim.eval_key"
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -117,7 +115,7 @@ def find_finished_evaluation(client, experiment_id: str, key: str):
         [experiment_id],
         filter_string=(
             f"tags.`{tracking.TAG_KIND}` = 'evaluate' and attributes.status = 'FINISHED' "
-            f"and tags.`{TAG_EVAL_KEY}` = '{key}'"
+            f"and tags.`{tracking.TAG_EVAL_KEY}` = '{key}'"
         ),
         order_by=["attributes.start_time DESC"],
         max_results=1,
@@ -174,13 +172,7 @@ def _train(
         return _run_isolated("train", args, target)
     from unisim.training import train_model
 
-    result = train_model(cfg, config_path, target=target, parent_run_id=parent_run_id)
-    return {
-        "run_id": result.run_id,
-        "best_val_nrmse": result.best_val_nrmse,
-        "n_params": result.n_params,
-        "wall_time_s": result.wall_time_s,
-    }
+    return train_model(cfg, config_path, target=target, parent_run_id=parent_run_id).to_dict()
 
 
 def _evaluate(
@@ -198,6 +190,8 @@ def _evaluate(
     if isolate:
         args = ["evaluate", train_run_id, "--split", split, "--parent-run-id", parent_run_id]
         args += ["--eval-key", eval_key]
+        if stage == "full":  # as in process: persistence/FNO ratios on the full stage
+            args.append("--baselines")
         if config_path:
             args += ["--config", str(config_path)]
         for item in overrides:
@@ -205,7 +199,7 @@ def _evaluate(
         return _run_isolated(f"eval-{stage}", args, target)
     from unisim.evaluation import run_evaluation
 
-    res = run_evaluation(
+    return run_evaluation(
         train_run_id,
         cfg=cfg,
         config_path=config_path,
@@ -214,17 +208,8 @@ def _evaluate(
         target=target,
         parent_run_id=parent_run_id,
         baseline_models=stage == "full",
-        extra_tags={TAG_EVAL_KEY: eval_key},
-    )
-    return {
-        "run_id": res.run_id,
-        "metrics": res.metrics,
-        "gates_passed": res.gates_passed,
-        "gates": [
-            asdict(row) if hasattr(row, "__dataclass_fields__") else row for row in res.gates
-        ],
-        "report": res.report,
-    }
+        extra_tags={tracking.TAG_EVAL_KEY: eval_key},
+    ).to_dict()  # the same dict `unisim evaluate --result-json` writes for --isolate
 
 
 def _reused_eval(client, run) -> dict[str, Any]:
@@ -358,7 +343,7 @@ def run_pipeline(
                 )
 
             train = stage("train", train_stage)
-            parent.set_tags({TAG_TRAIN_RUN: train.run_id})
+            parent.set_tags({tracking.TAG_TRAIN_RUN: train.run_id})
 
             # -- evaluations and their gates
             def eval_stage(split: str, name: str) -> Callable[[], StageResult]:

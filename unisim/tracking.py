@@ -54,6 +54,8 @@ TAG_FAILURE_REASON = "unisim.failure_reason"
 TAG_MODEL_VERSION = "unisim.model_version"
 TAG_EVALUATED_RUN = "unisim.evaluated_run"
 TAG_MODEL_NAME = "unisim.model_name"
+TAG_TRAIN_RUN = "unisim.train_run"  # on a pipeline run: its train child (maybe reused)
+TAG_EVAL_KEY = "unisim.eval_key"  # on an evaluate run: model, data, stage and settings
 MLFLOW_PARENT_TAG = "mlflow.parentRunId"
 
 STATUS_RUNNING, STATUS_SUCCESS, STATUS_FAILED = "running", "success", "failed"

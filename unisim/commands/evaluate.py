@@ -120,6 +120,7 @@ def evaluate(
     """Evaluate a model on the val or test split, gate it and log an evaluate run."""
     from unisim.errors import UnisimError
     from unisim.evaluation import run_evaluation
+    from unisim.tracking import TAG_EVAL_KEY
 
     if split not in ("val", "test"):
         raise UnisimError(f"--split {split!r}: must be val or test")
@@ -133,7 +134,7 @@ def evaluate(
         baseline_models=baselines or fno is not None,
         fno_source=fno,
         plots=plots,
-        extra_tags={"unisim.eval_key": eval_key} if eval_key else None,
+        extra_tags={TAG_EVAL_KEY: eval_key} if eval_key else None,
     )
     if result_json:
         from unisim.fsutil import atomic_write_json

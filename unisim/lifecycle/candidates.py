@@ -148,8 +148,8 @@ def _train_run(client: MlflowClient, run: Run) -> Run | None:
     tags = run.data.tags
     if tags.get(tracking.TAG_KIND) != "pipeline":
         return run  # a standalone train run carries its own model
-    if tags.get("unisim.train_run"):
-        return get_run(client, tags["unisim.train_run"])
+    if tags.get(tracking.TAG_TRAIN_RUN):
+        return get_run(client, tags[tracking.TAG_TRAIN_RUN])
     children = client.search_runs(
         [run.info.experiment_id],
         filter_string=(

@@ -79,7 +79,7 @@ def _runs(client: MlflowClient, exp_ids: list[str], filter_string: str) -> list[
 
 def _train_runs(client: MlflowClient, exp_ids: list[str], runs: list[Run]) -> dict[str, Run]:
     """Pipeline run id -> its train run (by the ``unisim.train_run`` tag, else by parent)."""
-    wanted = {r.info.run_id: r.data.tags.get("unisim.train_run") for r in runs}
+    wanted = {r.info.run_id: r.data.tags.get(tracking.TAG_TRAIN_RUN) for r in runs}
     ids = sorted({t for t in wanted.values() if t})
     by_id: dict[str, Run] = {}
     for chunk in _chunks(ids, ID_CHUNK):
