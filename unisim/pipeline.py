@@ -279,7 +279,7 @@ def run_pipeline(
             except (UnisimError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise StageFailed(name, tracking._reason(exc)) from exc
+                raise StageFailed(name, tracking.describe_error(exc)) from exc
             result.seconds = time.perf_counter() - t0
             parent.metrics.log({f"stage/{name}_s": result.seconds})
             stages.append(result)

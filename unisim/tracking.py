@@ -373,7 +373,7 @@ class MetricLogger:
         try:
             self.flush()
         except Exception as exc:
-            log.warning("run %s: metric points rejected: %s", self.run_id, _reason(exc))
+            log.warning("run %s: metric points rejected: %s", self.run_id, describe_error(exc))
         if self._buffer:
             self._spill()
         if self.pending:
@@ -524,7 +524,8 @@ def default_pip_requirements() -> list[str]:
     return reqs
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """One line, at most 500 characters, for `unisim.failure_reason` and logs."""
     text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     return text[:500]
 
@@ -594,7 +595,7 @@ def start_run(
         raise
     except BaseException as exc:
         status = "FAILED"
-        _close_tags(run, _reason(exc))
+        _close_tags(run, describe_error(exc))
         raise
     finally:
         # The server may be down: fail fast, never raise here, leave the rest to `unisim sync`.
@@ -611,7 +612,7 @@ def start_run(
                 finally:
                     mlflow.end_run(status)
             except Exception as exc:
-                log.warning("run %s: could not record its end: %s", run_id, _reason(exc))
+                log.warning("run %s: could not record its end: %s", run_id, describe_error(exc))
                 run.metrics.defer_end(status)
 
 

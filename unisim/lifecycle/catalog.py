@@ -307,7 +307,7 @@ def _attach_runs(
                 if cfg is not None:
                     row.last = finder.last_run(row, cfg, path)
     except Exception as exc:  # unreachable server, refused credentials, unknown tables
-        reason = T._reason(exc)
+        reason = T.describe_error(exc)
         log.warning(
             "MLflow at %s could not be read (%s): run columns left empty", target.uri, reason
         )
