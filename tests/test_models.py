@@ -49,10 +49,19 @@ def test_registry_holds_every_config_model_name():
     assert set(MODEL_REGISTRY) == set(MODEL_NAMES)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_model_contract(name, tmp_path):
+CONTRACT_CASES = [(name, {}) for name in MODEL_NAMES] + [
+    ("latent", {"latent": {**TINY["latent"], "processor": p, "width": 12}}) for p in ("fno", "mlp")
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    CONTRACT_CASES,
+    ids=[f"{n}-{e['latent']['processor']}" if e else n for n, e in CONTRACT_CASES],
+)
+def test_model_contract(name, extra, tmp_path):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(name))
+    model = build_model(tiny_cfg(name, **extra))
     u = torch.randn(BATCH, CONTEXT, NX)
 
     # shapes: one step, explicit nu, and an autoregressive rollout
@@ -87,7 +96,7 @@ def test_model_contract(name, tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(model.state_dict(), path)
     torch.manual_seed(123)  # different init, so equality comes from the loaded weights
-    fresh = build_model(tiny_cfg(name))
+    fresh = build_model(tiny_cfg(name, **extra))
     fresh.load_state_dict(torch.load(path, weights_only=True))
     fresh.eval()
     with torch.no_grad():
@@ -103,15 +112,21 @@ def test_persistence_returns_the_last_frame_as_a_copy():
     assert not torch.equal(out, u[:, -1])
 
 
-@pytest.mark.parametrize("processor", ["transformer", "mlp"])
-def test_latent_encodes_to_tokens_and_decodes_back(processor):
+@pytest.mark.parametrize(
+    ("processor", "width"),
+    [("transformer", None), ("transformer", 12), ("fno", None), ("fno", 12), ("mlp", None)],
+)
+def test_latent_encodes_to_tokens_and_decodes_back(processor, width):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg("latent", latent={**TINY["latent"], "processor": processor}))
+    lat = {**TINY["latent"], "processor": processor, "width": width}
+    model = build_model(tiny_cfg("latent", latent=lat))
     u = torch.randn(BATCH, CONTEXT, NX)
     z = model.encode(u)
     assert z.shape == (BATCH, 8, 8)  # (B, tokens, dim)
     assert model.process(z).shape == z.shape
-    assert model.decode(z).shape == (BATCH, NX)
+    assert model.decode(z).shape == (BATCH, NX)  # the latent state stays (tokens, dim) ...
+    if width:  # ... while the processor runs its tokens at `width` channels
+        assert model.processor.lift.out_features == width
     assert model.reconstruct(u).shape == (BATCH, NX)
     # a fresh model starts at persistence: the residual branch is zero-initialised
     assert torch.allclose(model(u), u[:, -1], atol=1e-6)
@@ -136,6 +151,10 @@ def test_viscosity_conditioning_changes_the_prediction(name):
         ({"model": {"name": "unet"}}, "model.name"),
         ({"model": {"name": "latent", "latent": {"tokens": 5}}}, "model.latent.tokens=5"),
         ({"model": {"name": "latent", "latent": {"dim": 10, "heads": 4}}}, "heads=4"),
+        (
+            {"model": {"name": "latent", "latent": {"dim": 8, "width": 10, "heads": 4}}},
+            "model.latent.width=10",
+        ),
         ({"model": {"name": "fno", "fno": {"modes": 40}}}, "model.fno.modes=40"),
         ({"training": {"batch_size": 0}}, "training.batch_size"),
     ],

@@ -76,11 +76,12 @@ class DataConfig(_Section):
 class LatentConfig(_Section):
     dim: int = Field(16, ge=1)  # channels per latent token
     tokens: int = Field(32, ge=1)  # latent tokens; must divide data.nx
-    processor: Literal["transformer", "mlp"] = "transformer"
+    processor: Literal["transformer", "fno", "mlp"] = "transformer"
     layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)  # transformer only
     hidden: int = Field(64, ge=1)  # encoder/decoder conv width (runs on the full grid: costly)
     ffn: int | None = Field(None, ge=1)  # processor feed-forward width (on tokens); None = hidden
+    width: int | None = Field(None, ge=1)  # fno/transformer channels per token; None = dim
 
 
 class FNOConfig(_Section):
@@ -210,9 +211,10 @@ class Config(_Section):
                 f"(data.nx={nx} after downsampling)"
             )
         lat = self.model.latent
-        if self.model.name == "latent" and lat.processor == "transformer" and lat.dim % lat.heads:
+        width_key, width = ("width", lat.width) if lat.width else ("dim", lat.dim)
+        if self.model.name == "latent" and lat.processor == "transformer" and width % lat.heads:
             raise ValueError(
-                f"model.latent.heads={lat.heads} must divide model.latent.dim={lat.dim}"
+                f"model.latent.heads={lat.heads} must divide model.latent.{width_key}={width}"
             )
         if self.model.name == "fno" and self.model.fno.modes > nx // 2 + 1:
             raise ValueError(f"model.fno.modes={self.model.fno.modes} exceeds nx/2+1={nx // 2 + 1}")

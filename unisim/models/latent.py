@@ -11,6 +11,13 @@ patchify convolution of stride nx/tokens = 4; the processor advances the latent
 state by one stored step with a residual update ``z + f(z, nu)``; the decoder
 maps tokens back to the grid with a transposed convolution.
 
+Processors (``model.latent.processor``): ``fno``, Fourier layers along the token
+axis (global mixing that respects the periodic domain; the golden choice),
+``transformer``, pre-norm self-attention with a learned position embedding, and
+``mlp``, one residual MLP on the flattened state. ``fno`` and ``transformer``
+lift each token to ``width`` channels: that costs little because they run on
+32 tokens, not on the 128-point grid.
+
 The prediction is an increment in physical space: ``u_last + D(z') - D(z)``.
 Subtracting the decoded current state cancels the decoder's own reconstruction
 bias, so an imperfect autoencoder still yields a consistent time step, and a
@@ -25,23 +32,27 @@ from torch import nn
 from unisim.config import Config
 from unisim.models import register
 from unisim.models.base import Surrogate, circular_conv, init_zero
+from unisim.models.fno import SpectralConv1d
 
 
 class TransformerProcessor(nn.Module):
     """Pre-norm transformer over tokens with a learned positional embedding."""
 
-    def __init__(self, tokens: int, dim: int, layers: int, heads: int, hidden: int) -> None:
+    def __init__(
+        self, tokens: int, dim: int, layers: int, heads: int, hidden: int, width: int
+    ) -> None:
         super().__init__()
-        self.pos = nn.Parameter(torch.randn(1, tokens, dim) * 0.02)
+        self.lift = nn.Linear(dim, width)
+        self.pos = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
         layer = nn.TransformerEncoderLayer(
-            dim, heads, hidden, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(dim), init_zero(nn.Linear(dim, dim)))
+        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        # z: (B, T, D); cond: (B, D) viscosity embedding added to every token
-        h = self.blocks(z + self.pos + cond[:, None, :])
+        # z: (B, T, D); cond: (B, W) viscosity embedding added to every token
+        h = self.blocks(self.lift(z) + self.pos + cond[:, None, :])
         return self.out(h)
 
 
@@ -66,6 +77,33 @@ class MLPProcessor(nn.Module):
         return self.out(h).reshape(b, t, d)
 
 
+class SpectralProcessor(nn.Module):
+    """Fourier layers over the token axis (an FNO on the 32-point latent grid).
+
+    Tokens are lifted to ``width`` channels; each residual block is a spectral
+    convolution on every token mode plus a 1x1 skip, then a channel MLP.
+    """
+
+    def __init__(self, tokens: int, dim: int, layers: int, hidden: int, width: int) -> None:
+        super().__init__()
+        modes = tokens // 2 + 1  # every rfft mode of the token axis
+        self.lift = nn.Linear(dim, width)
+        self.spectral = nn.ModuleList(SpectralConv1d(width, width, modes) for _ in range(layers))
+        self.skip = nn.ModuleList(nn.Conv1d(width, width, 1) for _ in range(layers))
+        self.mlp = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(width, hidden, 1), nn.GELU(), nn.Conv1d(hidden, width, 1))
+            for _ in range(layers)
+        )
+        self.act = nn.GELU()
+        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = (self.lift(z) + cond[:, None, :]).transpose(1, 2)  # (B, W, T)
+        for spec, skip, mlp in zip(self.spectral, self.skip, self.mlp, strict=True):
+            h = h + mlp(self.act(spec(h).to(h.dtype) + skip(h)))
+        return self.out(h.transpose(1, 2))
+
+
 class LatentSurrogate(Surrogate):
     """Conv encoder -> latent processor (one stored step) -> transposed-conv decoder."""
 
@@ -82,6 +120,7 @@ class LatentSurrogate(Surrogate):
         heads: int = 4,
         hidden: int = 64,
         ffn: int | None = None,
+        width: int | None = None,
         condition_nu: bool = True,
     ) -> None:
         super().__init__(context=context, nx=nx, nu=nu)
@@ -107,23 +146,34 @@ class LatentSurrogate(Surrogate):
             act(),
             circular_conv(hidden, 1, 5),
         )
-        # Only built when used: DDP refuses parameters that never receive a gradient.
-        self.nu_embed = (
-            nn.Sequential(nn.Linear(1, dim), act(), nn.Linear(dim, dim)) if condition_nu else None
-        )
-        self.dim = dim
+        # the latent state stays (tokens, dim); the processor works at `width` channels
+        width = width or dim
         if processor == "transformer":
-            width = ffn or hidden
-            self.processor: nn.Module = TransformerProcessor(tokens, dim, layers, heads, width)
+            self.processor: nn.Module = TransformerProcessor(
+                tokens, dim, layers, heads, ffn or hidden, width
+            )
+            self.cond_dim = width
+        elif processor == "fno":
+            self.processor = SpectralProcessor(tokens, dim, layers, ffn or hidden, width)
+            self.cond_dim = width
         elif processor == "mlp":
             self.processor = MLPProcessor(tokens, dim, layers, ffn or hidden)
+            self.cond_dim = dim
         else:
             raise ValueError(f"unknown latent processor {processor!r}")
+        # Only built when used: DDP refuses parameters that never receive a gradient.
+        self.nu_embed = (
+            nn.Sequential(
+                nn.Linear(1, self.cond_dim), act(), nn.Linear(self.cond_dim, self.cond_dim)
+            )
+            if condition_nu
+            else None
+        )
 
     def _cond(self, u: torch.Tensor, nu: torch.Tensor | None) -> torch.Tensor:
-        """(B, D) viscosity embedding (zeros when not conditioning)."""
+        """(B, cond_dim) viscosity embedding (zeros when not conditioning)."""
         if self.nu_embed is None:
-            return u.new_zeros(u.shape[0], self.dim)
+            return u.new_zeros(u.shape[0], self.cond_dim)
         return self.nu_embed(self.log_nu(self.viscosity(u, nu))[:, None])
 
     def encode(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
@@ -169,5 +219,6 @@ def build_latent(cfg: Config) -> LatentSurrogate:
         heads=lat.heads,
         hidden=lat.hidden,
         ffn=lat.ffn,
+        width=lat.width,
         condition_nu=m.condition_nu,
     )
