@@ -8,6 +8,8 @@ the config checks that guard the architectures.
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -130,6 +132,22 @@ def test_latent_encodes_to_tokens_and_decodes_back(processor, width):
     assert model.reconstruct(u).shape == (BATCH, NX)
     # a fresh model starts at persistence: the residual branch is zero-initialised
     assert torch.allclose(model(u), u[:, -1], atol=1e-6)
+
+
+def test_latent_models_saved_before_width_existed_still_load():
+    """Registered champions are pickled modules: code without `width` wrote them."""
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("latent"))  # transformer, width = dim: no lift weights
+    assert not any(k.startswith("processor.lift") for k in model.state_dict())
+    for p in model.parameters():  # move off the zero-initialised (persistence) start
+        torch.nn.init.normal_(p, std=0.3)
+    u = torch.randn(BATCH, CONTEXT, NX)
+    expected = model(u)
+    # the attributes of the older class: no processor.lift, `dim` instead of `cond_dim`
+    del model.processor._modules["lift"]
+    model.__dict__["dim"] = model.__dict__.pop("cond_dim")
+    loaded = pickle.loads(pickle.dumps(model))
+    assert torch.equal(loaded(u), expected)
 
 
 @pytest.mark.parametrize("name", ["latent", "fno"])

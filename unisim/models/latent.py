@@ -42,13 +42,18 @@ class TransformerProcessor(nn.Module):
         self, tokens: int, dim: int, layers: int, heads: int, hidden: int, width: int
     ) -> None:
         super().__init__()
-        self.lift = nn.Linear(dim, width)
+        # no lift at width == dim: the weights of models saved before `width` existed load
+        self.lift = nn.Linear(dim, width) if width != dim else nn.Identity()
         self.pos = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
         layer = nn.TransformerEncoderLayer(
             width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
+
+    def __setstate__(self, state: dict) -> None:  # a model pickled before `width` existed
+        super().__setstate__(state)
+        self._modules.setdefault("lift", nn.Identity())
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         # z: (B, T, D); cond: (B, W) viscosity embedding added to every token
@@ -169,6 +174,11 @@ class LatentSurrogate(Surrogate):
             if condition_nu
             else None
         )
+
+    def __setstate__(self, state: dict) -> None:  # a model pickled before `width` existed
+        super().__setstate__(state)
+        if "cond_dim" not in self.__dict__:
+            self.cond_dim = self.__dict__["dim"]
 
     def _cond(self, u: torch.Tensor, nu: torch.Tensor | None) -> torch.Tensor:
         """(B, cond_dim) viscosity embedding (zeros when not conditioning)."""
