@@ -141,12 +141,12 @@ def train_model(
     replaces ``load_data(cfg.data)`` (tests, benchmarks); ``callbacks`` are extra
     loop callbacks.
     """
-    from unisim.training.distributed import init_distributed, shutdown
+    from unisim.training.distributed import barrier, init_distributed, shutdown
 
     t_start = time.perf_counter()
     dist = init_distributed(cfg.training.device)
     try:
-        return _train(
+        result = _train(
             cfg,
             config_path,
             dist=dist,
@@ -159,6 +159,10 @@ def train_model(
             splits=splits,
             t_start=t_start,
         )
+        # Every rank leaves together: a worker that tore down its group while rank 0 was
+        # still logging the model died in gloo's destructor (SIGABRT) on a busy machine.
+        barrier(dist)
+        return result
     finally:
         shutdown(dist)
 
