@@ -152,9 +152,11 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
     # never finishes on its own: 200 epochs of this tiny model once ended before the signal
     path.write_text(path.read_text().replace("epochs: 2", "epochs: 100000"))
     env = {**subprocess_env(), "PYTHONUNBUFFERED": "1"}
+    # output to a file, not an unread pipe: a full pipe blocks the run in write()
+    out = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "unisim", "run", str(path)],
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
@@ -165,10 +167,11 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
         if exp is not None and runs_of(client, "train"):
             break
         time.sleep(1)
-    time.sleep(3)  # inside the epoch loop
+    time.sleep(20)  # well inside the epoch loop (the old unread pipe filled in this time)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=120)
-    assert proc.returncode == 130
+    out.close()
+    assert proc.returncode == 130, (tmp_path / "run.log").read_text()[-2000:]
     statuses = {
         kind: [r.info.status for r in runs_of(client, kind)] for kind in ("pipeline", "train")
     }
