@@ -160,6 +160,9 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # a launcher that started us in the background (CI) leaves SIGINT ignored, and
+        # children inherit that: give the run the default Ctrl-C a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
@@ -167,7 +170,7 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
         if exp is not None and runs_of(client, "train"):
             break
         time.sleep(1)
-    time.sleep(20)  # well inside the epoch loop (the old unread pipe filled in this time)
+    time.sleep(5)  # inside the epoch loop
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=120)
     out.close()
