@@ -51,16 +51,20 @@ def test_registry_holds_every_config_model_name():
     assert set(MODEL_REGISTRY) == set(MODEL_NAMES)
 
 
-CONTRACT_CASES = [(name, {}) for name in MODEL_NAMES] + [
-    ("latent", {"latent": {**TINY["latent"], "processor": p, "width": 12}}) for p in ("fno", "mlp")
-]
+def _latent(processor: str, **extra) -> tuple[str, dict]:
+    return "latent", {"latent": {**TINY["latent"], "processor": processor, "width": 12}, **extra}
 
 
-@pytest.mark.parametrize(
-    ("name", "extra"),
-    CONTRACT_CASES,
-    ids=[f"{n}-{e['latent']['processor']}" if e else n for n, e in CONTRACT_CASES],
-)
+CONTRACT_CASES = {
+    **{name: (name, {}) for name in MODEL_NAMES},
+    "latent-fno": _latent("fno"),
+    "latent-mlp": _latent("mlp"),
+    "latent-fno-no-nu": _latent("fno", condition_nu=False),
+    "latent-mlp-no-nu": _latent("mlp", condition_nu=False),
+}
+
+
+@pytest.mark.parametrize(("name", "extra"), CONTRACT_CASES.values(), ids=CONTRACT_CASES.keys())
 def test_model_contract(name, extra, tmp_path):
     torch.manual_seed(0)
     model = build_model(tiny_cfg(name, **extra))
@@ -143,9 +147,9 @@ def test_latent_models_saved_before_width_existed_still_load():
         torch.nn.init.normal_(p, std=0.3)
     u = torch.randn(BATCH, CONTEXT, NX)
     expected = model(u)
-    # the attributes of the older class: no processor.lift, `dim` instead of `cond_dim`
+    # the older class had no processor.lift (and kept a `dim` attribute)
     del model.processor._modules["lift"]
-    model.__dict__["dim"] = model.__dict__.pop("cond_dim")
+    model.__dict__["dim"] = 8
     loaded = pickle.loads(pickle.dumps(model))
     assert torch.equal(loaded(u), expected)
 

@@ -149,32 +149,36 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
     from tests.conftest import subprocess_env
 
     path = write_config(tmp_path)
-    # never finishes on its own: 200 epochs of this tiny model once ended before the signal
+    # far more epochs than the test lasts: the signal always lands inside the epoch loop
     path.write_text(path.read_text().replace("epochs: 2", "epochs: 100000"))
     env = {**subprocess_env(), "PYTHONUNBUFFERED": "1"}
-    # output to a file, not an unread pipe: a full pipe blocks the run in write()
-    out = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "unisim", "run", str(path)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        # a launcher that started us in the background (CI) leaves SIGINT ignored, and
-        # children inherit that: give the run the default Ctrl-C a terminal would
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        exp = client.get_experiment_by_name("tiny")
-        if exp is not None and runs_of(client, "train"):
-            break
-        time.sleep(1)
-    time.sleep(5)  # inside the epoch loop
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    out.close()
-    assert proc.returncode == 130, (tmp_path / "run.log").read_text()[-2000:]
+    log_path = tmp_path / "run.log"  # a file, not an unread pipe: a full pipe blocks write()
+    with log_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "unisim", "run", str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            # a launcher that started us in the background (CI) leaves SIGINT ignored, and
+            # children inherit that: give the run the default Ctrl-C a terminal would
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and proc.poll() is None:
+                exp = client.get_experiment_by_name("tiny")
+                if exp is not None and runs_of(client, "train"):
+                    break
+                time.sleep(1)
+            time.sleep(5)  # inside the epoch loop
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:  # never leave a 100000-epoch run behind
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, log_path.read_text()[-2000:]
     statuses = {
         kind: [r.info.status for r in runs_of(client, kind)] for kind in ("pipeline", "train")
     }

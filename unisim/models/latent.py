@@ -157,33 +157,22 @@ class LatentSurrogate(Surrogate):
             self.processor: nn.Module = TransformerProcessor(
                 tokens, dim, layers, heads, ffn or hidden, width
             )
-            self.cond_dim = width
         elif processor == "fno":
             self.processor = SpectralProcessor(tokens, dim, layers, ffn or hidden, width)
-            self.cond_dim = width
         elif processor == "mlp":
             self.processor = MLPProcessor(tokens, dim, layers, ffn or hidden)
-            self.cond_dim = dim
         else:
             raise ValueError(f"unknown latent processor {processor!r}")
         # Only built when used: DDP refuses parameters that never receive a gradient.
+        c = dim if processor == "mlp" else width  # the channels the processor adds it to
         self.nu_embed = (
-            nn.Sequential(
-                nn.Linear(1, self.cond_dim), act(), nn.Linear(self.cond_dim, self.cond_dim)
-            )
-            if condition_nu
-            else None
+            nn.Sequential(nn.Linear(1, c), act(), nn.Linear(c, c)) if condition_nu else None
         )
 
-    def __setstate__(self, state: dict) -> None:  # a model pickled before `width` existed
-        super().__setstate__(state)
-        if "cond_dim" not in self.__dict__:
-            self.cond_dim = self.__dict__["dim"]
-
     def _cond(self, u: torch.Tensor, nu: torch.Tensor | None) -> torch.Tensor:
-        """(B, cond_dim) viscosity embedding (zeros when not conditioning)."""
+        """(B, C) viscosity embedding; (B, 1) zeros, broadcast over C, when not conditioning."""
         if self.nu_embed is None:
-            return u.new_zeros(u.shape[0], self.cond_dim)
+            return u.new_zeros(u.shape[0], 1)
         return self.nu_embed(self.log_nu(self.viscosity(u, nu))[:, None])
 
     def encode(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
