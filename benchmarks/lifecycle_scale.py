@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from unisim import tracking as T
-    from unisim.lifecycle.runs import list_runs
-    from unisim.lifecycle.status import list_experiments
+    from unisim.experiments.status import list_experiments
+    from unisim.reports.runs import list_runs
 
     db = root / "store" / "mlflow.db"
     store = T.TrackingTarget(f"sqlite:///{db}", (root / "store" / "artifacts").as_uri())
@@ -221,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline_filter = f"tags.`{T.TAG_KIND}` = 'pipeline'"
 
     def client_pipelines():
-        from unisim.lifecycle.status import search_all
-
-        return list(search_all(client, ids, pipeline_filter))
+        return T.connect(store).search_runs(ids, pipeline_filter)
 
     r = args.repeat
     plan = [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from unisim.config import config_hash, load_config
-from unisim.lifecycle.catalog import build_catalog, diff_configs, gates_summary
+from unisim.reports.catalog import build_catalog, diff_configs, gates_summary
 
 BASE = """\
 name: tiny

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unisim.tracking import TrackingTarget, configure
+from unisim.tracking import TrackingTarget, configure, connect
 
 TINY = {
     "name": "tiny",
@@ -219,7 +219,7 @@ def test_champion_is_evaluated_on_the_same_data_then_cached(world) -> None:
     )
     assert not first.report["baselines"]["champion"].get("cached")
 
-    champ = find_champion(client, "persist-reg")
+    champ = find_champion(connect(world.target), "persist-reg")
     key = cache_key(Selection("test", "full"), world.latent.data_hash)
     cached = json.loads(champ.tags[key])
     assert cached["metrics"]["final_nrmse"] == pytest.approx(row.baseline)
@@ -288,7 +288,7 @@ def test_cli_prints_metrics_and_gates_and_strict_exit(world, cli) -> None:
     )  # fmt: skip
     assert code == 1
     result = json.loads(Path("res.json").read_text())
-    assert result["gates_passed"] is False and result["stage"] == "fast"
+    assert result["gates_passed"] is False and result["info"]["stage"] == "fast"
 
 
 def _n_runs(world) -> int:

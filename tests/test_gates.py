@@ -17,6 +17,7 @@ from unisim.evaluation.champion import (
 )
 from unisim.evaluation.gates import all_passed, evaluate_gates
 from unisim.evaluation.report import build_report, gate_table_text
+from unisim.tracking import connect
 
 PHYS_OFF = PhysicsGatesConfig(
     max_conservation_gap=None, max_energy_violation=None, allow_nonfinite=True
@@ -180,12 +181,13 @@ def register(client, name: str, metrics: dict[str, float] | None = None) -> tupl
 
 
 def test_champion_is_found_and_its_cached_metrics_compared(client, store) -> None:
-    assert find_champion(client, "burgers-surrogate") is None  # no registered model
+    st = connect(store)
+    assert find_champion(st, "burgers-surrogate") is None  # no registered model
     run_id, version = register(client, "burgers-surrogate")
-    champ = find_champion(client, "burgers-surrogate")
+    champ = find_champion(st, "burgers-surrogate")
     assert champ is not None and champ.version == version and champ.run_id == run_id
     client.create_registered_model("other")
-    assert find_champion(client, "other") is None  # registered, but no alias
+    assert find_champion(st, "other") is None  # registered, but no alias
 
     sel = Selection("test", "full")
     key = cache_key(sel, "datahash1")
@@ -204,7 +206,7 @@ def test_champion_is_found_and_its_cached_metrics_compared(client, store) -> Non
     )
     traj = np.zeros((2, 3, 8), dtype=np.float32)  # never evaluated: the cache answers
     kw = dict(evaluated_version=None, traj=traj, nu=0.01, selection=sel, device="cpu")
-    base = champion_baseline(client, cfg, evaluated_run_id=None, data_hash="datahash1", **kw)
+    base = champion_baseline(st, cfg, evaluated_run_id=None, data_hash="datahash1", **kw)
     assert base.metrics == {"final_nrmse": 0.2, "one_step_nrmse": 0.01}
     assert base.info["cached"] and base.label == f"champion v{version}"
     rows = evaluate_gates(
@@ -220,12 +222,12 @@ def test_champion_is_found_and_its_cached_metrics_compared(client, store) -> Non
     ]
 
     # the evaluated run IS the champion's source run: no comparison with itself
-    me = champion_baseline(client, cfg, evaluated_run_id=run_id, data_hash="datahash1", **kw)
+    me = champion_baseline(st, cfg, evaluated_run_id=run_id, data_hash="datahash1", **kw)
     assert me.metrics is None and "not compared with itself" in me.reason
     same_version = dict(kw, evaluated_version=("burgers-surrogate", version))
-    me2 = champion_baseline(client, cfg, evaluated_run_id=None, data_hash="x", **same_version)
+    me2 = champion_baseline(st, cfg, evaluated_run_id=None, data_hash="x", **same_version)
     assert me2.metrics is None and "itself" in me2.reason
 
     # other data: the cache does not apply; the champion's model does not exist -> error, gates fail
-    other = champion_baseline(client, cfg, evaluated_run_id=None, data_hash="datahash2", **kw)
+    other = champion_baseline(st, cfg, evaluated_run_id=None, data_hash="datahash2", **kw)
     assert other.metrics is None and other.error and "could not be evaluated" in other.error

@@ -12,7 +12,6 @@ import time
 import pytest
 from server_fixtures import free_port
 
-from unisim.journal import Journal, Point, upload
 from unisim.tracking import (
     STATUS_SUCCESS,
     TAG_STATUS,
@@ -20,6 +19,7 @@ from unisim.tracking import (
     get_or_create_experiment,
     start_run,
 )
+from unisim.tracking.journal import Journal, Point, upload
 
 
 def dead_client():
@@ -83,7 +83,7 @@ def test_upload_skips_points_the_server_already_has(client, store):
     points = [Point("train/loss", float(s), 1_700_000_000_000 + s, s) for s in range(10)]
     points.append(Point("val/nrmse", float("nan"), 1_700_000_000_000, 0))
     journal.append(points)
-    from unisim.journal import send_points
+    from unisim.tracking.transport import send_points
 
     send_points(client, run_id, points[:4] + points[-1:])  # sent, but still journaled
 

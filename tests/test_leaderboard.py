@@ -9,7 +9,8 @@ import pandas as pd
 import test_promote_helpers as helpers
 from test_promote_helpers import make_candidate
 
-from unisim.lifecycle.leaderboard import COLUMNS, build_leaderboard, write_leaderboard
+from unisim.reports.leaderboard import COLUMNS, build_leaderboard, write_leaderboard
+from unisim.tracking import connect
 
 template_db, pstore, pclient = helpers.template_db, helpers.pstore, helpers.pclient
 
@@ -23,7 +24,7 @@ def test_leaderboard_ranks_gates_passed_finished_pipeline_runs(pstore, pclient, 
     make_candidate(pstore, "exp-d", 0.03, kind="train", model=False)  # not a pipeline run
     assert cli("promote", "--run-id", mid)[0] == 0
 
-    df = build_leaderboard(pclient)
+    df = build_leaderboard(connect(pstore))
     assert list(df.columns) == COLUMNS
     assert list(df["run_id"]) == [best, mid, worst]
     assert list(df["rank"]) == [1, 2, 3]
@@ -38,7 +39,7 @@ def test_leaderboard_ranks_gates_passed_finished_pipeline_runs(pstore, pclient, 
     assert pd.isna(b["model_version"]) and pd.isna(b["alias"])
     assert m["model"] == "burgers-surrogate" and m["model_version"] == "1"
     assert m["alias"] == "champion"
-    assert list(build_leaderboard(pclient, top=2)["run_id"]) == [best, mid]
+    assert list(build_leaderboard(connect(pstore), top=2)["run_id"]) == [best, mid]
 
     # exports: rewritten whole from MLflow, no temp files left behind
     csv, html = Path("reports/leaderboard.csv"), Path("reports/leaderboard.html")

@@ -13,7 +13,7 @@ from conftest import subprocess_env
 from test_lifecycle_support import all_tags, make_folder, pipeline_run, running_run, tree
 
 from unisim import tracking
-from unisim.lifecycle.archive import FAULT_ENV, FAULT_POINTS
+from unisim.experiments.archive import FAULT_ENV, FAULT_POINTS
 
 FAILED = "2026-01-02-diverged"
 SUCCESS = "2026-01-03-good"
@@ -216,7 +216,7 @@ def test_restore_killed_then_rerun_round_trips(lab, cli, point):
 
 
 def test_store_error_while_tagging_is_one_line_and_a_rerun_finishes(lab, cli, monkeypatch):
-    from unisim.lifecycle import archive as archive_module
+    from unisim.experiments import transfer as archive_module
 
     root, client = lab
     before = tree(root)

@@ -13,7 +13,7 @@ from test_lifecycle_support import CONFIG, tree
 
 from unisim import tracking
 from unisim.config import load_config
-from unisim.lifecycle.experiments import dated_name, validate_name
+from unisim.experiments.folders import dated_name, validate_name
 
 TODAY = date.today().isoformat()
 BAD_NAMES = ["", " ", "..", "../x", "a/../../b", "a/b", "a\\b", "/abs", "~/x", "a\x00b", "a\nb",

@@ -15,8 +15,8 @@ from test_lifecycle_support import make_folder, pipeline_run, running_run
 
 from unisim import tracking
 from unisim.errors import UnisimError
-from unisim.lifecycle.experiments import ARCHIVE_DIR
-from unisim.lifecycle.status import StatusSettings, list_experiments, utcnow
+from unisim.experiments.folders import ARCHIVE_DIR
+from unisim.experiments.status import StatusSettings, list_experiments, utcnow
 
 P = "2026-01-01-"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from unisim import tracking
-from unisim.lifecycle.experiments import ARCHIVE_DIR, EXPERIMENTS_DIR
+from unisim.experiments.folders import ARCHIVE_DIR, EXPERIMENTS_DIR
 
 CONFIG = "name: tiny\ndata:\n  nx: 32\n  solver_nx: 64\n  nt: 5\nmodel:\n  latent:\n    tokens: 8\n"
 

@@ -78,6 +78,12 @@ def test_pipeline_runs_every_stage_and_records_the_headline(tmp_path, store, cli
     assert "http://127.0.0.1:5000/#/experiments/" in out
 
 
+def stage_of(client, run, name: str) -> dict:
+    path = client.download_artifacts(run.info.run_id, "summary.json")
+    (stage,) = [s for s in json.loads(Path(path).read_text())["stages"] if s["name"] == name]
+    return stage
+
+
 def test_second_run_reuses_training_and_evaluation(tmp_path, store, client, cli):
     path = write_config(tmp_path)
     assert cli("run", path)[0] == 0
@@ -87,6 +93,20 @@ def test_second_run_reuses_training_and_evaluation(tmp_path, store, client, cli)
     assert len(runs_of(client, "evaluate")) == 2
     assert len(runs_of(client, "pipeline")) == 2
     assert "train reused" in out
+    # the reused stage reports what the first run trained, not None
+    second, first = sorted(runs_of(client, "pipeline"), key=lambda r: -r.info.start_time)
+    trained, reused = stage_of(client, first, "train"), stage_of(client, second, "train")
+    assert (trained["status"], reused["status"]) == ("ok", "reused")
+    (train,) = runs_of(client, "train")
+    best = train.data.metrics["val/best_nrmse"]
+    assert trained["metrics"]["val/best_nrmse"] == pytest.approx(best)
+    assert reused["metrics"]["val/best_nrmse"] == pytest.approx(best)
+    assert "val/best_nrmse=" in out.split("train reused")[1].splitlines()[0]
+    for name in ("eval-fast", "eval-full"):
+        assert stage_of(client, second, name)["status"] == "reused"
+        assert stage_of(client, second, name)["metrics"]["final_nrmse"] == pytest.approx(
+            stage_of(client, first, name)["metrics"]["final_nrmse"]
+        )
 
 
 def test_failed_fast_gate_stops_before_full_eval(tmp_path, store, client, cli):

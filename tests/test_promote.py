@@ -196,7 +196,7 @@ def test_auto_promote_from_inside_a_running_pipeline(pstore, pclient, cli):
     import numpy as np
     import torch
 
-    from unisim.lifecycle.promote import promote_run
+    from unisim.registry.promote import promote_run
     from unisim.tracking import start_run
 
     refused = make_candidate(pstore, "exp-g", 0.01, gates=False)

@@ -6,7 +6,7 @@ import pytest
 import test_promote_helpers as helpers
 from test_promote_helpers import check_parallel_promotions, diff, flat, make_candidate, snapshot
 
-from unisim.lifecycle.lock import registry_lock
+from unisim.registry.lock import registry_lock
 
 template_db, pstore, pclient = helpers.template_db, helpers.pstore, helpers.pclient
 

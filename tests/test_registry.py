@@ -69,3 +69,77 @@ def test_list_show_and_rollback_walk_the_champion_history(pstore, pclient, cli, 
 def test_registry_list_empty(pstore, cli):
     code, out, _ = cli("registry", "list")
     assert code == 0 and "no registered models" in out
+
+
+def test_rollback_moves_every_record_back_to_the_previous_champion(pstore, pclient, cli, tmp_path):
+    """promote v1, promote v2, rollback: aliases, run tags, configs/, metadata.json,
+    `experiments list` and `registry show` all name v1 as the champion."""
+    from pathlib import Path
+
+    from test_promote_helpers import DATE
+
+    a = make_candidate(pstore, "exp-a", 0.2)
+    b = make_candidate(pstore, "exp-b", 0.1)
+    assert cli("promote", "--run-id", a, "--update-leaderboard")[0] == 0
+    assert cli("promote", "--run-id", b)[0] == 0
+    assert champion(pclient) == "2"
+    train = {r: pclient.get_run(r).data.tags["unisim.train_run"] for r in (a, b)}
+
+    before = snapshot(pclient, tmp_path)
+    code, out, _ = cli("registry", "rollback", "--dry-run")
+    assert code == 0 and not diff(before, snapshot(pclient, tmp_path))
+    for step in (
+        "would move alias champion: version 2 -> 1",
+        "would remove configs/train_exp-b.yaml",
+        f"would tag run(s) {b}, {train[b]}: unisim.status=success",
+        f"would record version 1 as champion again in experiments/{DATE}-exp-a/metadata.json",
+    ):
+        assert step in flat(out), step
+
+    code, out, err = cli("registry", "rollback")
+    assert code == 0, err
+    assert champion(pclient) == "1" and champion(pclient, alias="previous-champion") is None
+    for run in (a, train[a]):
+        tags = pclient.get_run(run).data.tags
+        assert tags["unisim.status"] == "promoted" and tags["unisim.model_version"] == "1"
+    for run in (b, train[b]):
+        tags = pclient.get_run(run).data.tags
+        assert tags["unisim.status"] == "success" and "unisim.model_version" not in tags
+    assert sorted(p.name for p in Path("configs").iterdir()) == ["train_exp-a.yaml"]
+    assert a in Path("configs/train_exp-a.yaml").read_text()
+    meta_a = json.loads(Path(f"experiments/{DATE}-exp-a/metadata.json").read_text())
+    meta_b = json.loads(Path(f"experiments/{DATE}-exp-b/metadata.json").read_text())
+    assert meta_a["promotion"]["model_version"] == "1" and meta_a["promotion"]["run_id"] == a
+    assert meta_b["promotion"] is None
+    assert meta_b["promotions"][-1]["event"] == "rolled back"
+    board = Path("reports/leaderboard.csv").read_text().splitlines()
+    assert [row.split(",")[2] for row in board[1:]] == [b, a]  # ranked by final_nrmse
+    assert "champion" in board[2] and "champion" not in board[1]
+
+    code, out, _ = cli("experiments", "list", "--json")
+    assert code == 0
+    status = {row["name"]: (row["status"], row["model_version"]) for row in json.loads(out)}
+    assert status[f"{DATE}-exp-a"] == ("promoted", "1")
+    assert status[f"{DATE}-exp-b"] == ("success", None)
+    code, out, _ = cli("registry", "show", "burgers-surrogate", "--json")
+    assert json.loads(out)["aliases"] == {"champion": "1"}
+
+
+def test_a_failed_rollback_changes_nothing(pstore, pclient, cli, tmp_path):
+    from pathlib import Path
+
+    from test_promote_helpers import DATE
+
+    a = make_candidate(pstore, "exp-a", 0.2)
+    b = make_candidate(pstore, "exp-b", 0.1)
+    assert cli("promote", "--run-id", a)[0] == 0
+    assert cli("promote", "--run-id", b)[0] == 0
+    meta = Path(f"experiments/{DATE}-exp-a/metadata.json")
+    meta.unlink()
+    meta.mkdir()  # the last step cannot write it: everything before is undone
+    before = snapshot(pclient, tmp_path)
+    code, _, err = cli("registry", "rollback")
+    assert code == 2 and "failed at metadata.json" in flat(err)
+    assert "alias champion back on 2" in flat(err)
+    assert not diff(before, snapshot(pclient, tmp_path))
+    assert champion(pclient) == "2"

@@ -156,7 +156,7 @@ def test_stop_never_kills_a_recycled_pid(shipped, tmp_path, cli):
 
 def test_command_module_imports_neither_mlflow_nor_torch(repo):
     code = (
-        "import sys, unisim.commands.server, unisim.server, unisim.journal; "
+        "import sys, unisim.commands.server, unisim.server, unisim.tracking.journal; "
         "bad = [m for m in ('mlflow', 'torch') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )

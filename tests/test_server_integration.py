@@ -2,8 +2,7 @@
 
 Runs, artifacts and metrics through the server; then the tiny pipeline, the lifecycle
 list, promotion and the leaderboard, each through the real CLI with
-MLFLOW_TRACKING_URI pointing at the server. A feature whose module is not there yet is
-skipped (``importorskip``); PostgreSQL down: skip, or fail under CI=true.
+MLFLOW_TRACKING_URI pointing at the server. PostgreSQL down: skip, or fail under CI=true.
 Slow: the server start (~1 min) and the tiny pipeline (~1 min on a busy box).
 """
 
@@ -83,8 +82,6 @@ def test_runs_metrics_and_artifacts_go_through_the_server_into_postgres(
 @pytest.fixture(scope="module")
 def tiny_pipeline(pg_server, tmp_path_factory):
     """`unisim experiments new` + `unisim run` of a tiny config; yields (workdir, folder)."""
-    pytest.importorskip("unisim.pipeline")
-    pytest.importorskip("unisim.lifecycle.experiments")
     work = tmp_path_factory.mktemp("team")
     (work / "tiny.yaml").write_text(TINY)
     made = unisim("experiments", "new", "tiny", "--from", "tiny.yaml", uri=pg_server.uri, cwd=work)
@@ -131,7 +128,6 @@ def test_tiny_pipeline_over_http(tiny_pipeline, pg_server):
 
 
 def test_lifecycle_list_over_http(tiny_pipeline, pg_server, cli, monkeypatch):
-    pytest.importorskip("unisim.lifecycle.status")
     work, name = tiny_pipeline
     monkeypatch.chdir(work)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", pg_server.uri)
@@ -143,7 +139,6 @@ def test_lifecycle_list_over_http(tiny_pipeline, pg_server, cli, monkeypatch):
 
 
 def test_promotion_and_leaderboard_over_http(tiny_pipeline, pg_server, cli, monkeypatch):
-    pytest.importorskip("unisim.lifecycle.promote")
     work, name = tiny_pipeline
     monkeypatch.chdir(work)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", pg_server.uri)
@@ -161,7 +156,6 @@ def test_promotion_and_leaderboard_over_http(tiny_pipeline, pg_server, cli, monk
     code, out, err = cli("experiments", "list", "--json")
     assert code == 0 and {r["name"]: r for r in json.loads(out)}[name]["status"] == "promoted"
 
-    pytest.importorskip("unisim.lifecycle.leaderboard")
     code, out, err = cli("leaderboard", "--json")
     assert code == 0, err
     rows = json.loads(out)

@@ -14,8 +14,8 @@ import time
 import pytest
 from server_fixtures import ServerHandle
 
-from unisim.journal import Journal
 from unisim.tracking import STATUS_SUCCESS, TAG_STATUS, TrackingTarget, start_run
+from unisim.tracking.journal import Journal
 
 pytestmark = pytest.mark.slow
 KEYS = ("train/loss", "val/nrmse")

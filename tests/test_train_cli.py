@@ -110,10 +110,11 @@ def test_train_cli_trains_logs_and_writes_the_result_json(cli, client, tmp_path)
     path = write_cfg(tmp_path / "cfg.yaml", tiny_cfg(epochs=2))
     code, out, err = cli("train", path, "--result-json", "result.json", "--no-progress")
     assert code == 0, err
-    result = json.loads((tmp_path / "result.json").read_text())
-    assert f"train run {result['run_id']}" in out
-    assert result["model_uri"] == f"runs:/{result['run_id']}/model"
-    assert result["epochs_run"] == 2 and Path(result["checkpoint_path"]).is_file()
+    result = json.loads((tmp_path / "result.json").read_text())  # a pipeline StageOutcome
+    assert result["name"] == "train" and f"train run {result['run_id']}" in out
+    info = result["info"]
+    assert info["model_uri"] == f"runs:/{result['run_id']}/model"
+    assert info["epochs_run"] == 2 and Path(info["checkpoint_path"]).is_file()
     (run,) = all_runs(client)
     assert run.info.run_id == result["run_id"] and run.info.status == "FINISHED"
 

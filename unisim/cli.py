@@ -13,7 +13,6 @@ they import torch and mlflow only inside the commands.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from typing import Annotated
 
@@ -52,14 +51,12 @@ GROUPS = {
 
 
 def _register() -> None:
-    """Register the commands whose modules exist: a command lands with its module."""
+    """Add every command and group (their modules import only typer and rich at load)."""
     for name, spec in COMMANDS.items():
         module, func = spec.split(":")
-        if importlib.util.find_spec(module) is not None:
-            app.command(name)(getattr(importlib.import_module(module), func))
+        app.command(name)(getattr(importlib.import_module(module), func))
     for name, module in GROUPS.items():
-        if importlib.util.find_spec(module) is not None:
-            app.add_typer(importlib.import_module(module).app, name=name)
+        app.add_typer(importlib.import_module(module).app, name=name)
 
 
 def _version(value: bool) -> None:

@@ -98,7 +98,7 @@ def catalog(
     profile: ProfileOpt = None,
 ) -> int:
     """Every config in configs/ and experiments/: key fields and its last pipeline run."""
-    from unisim.lifecycle.catalog import build_catalog
+    from unisim.reports.catalog import build_catalog
 
     tgt = None if offline else target(tracking_uri, profile)
     cat = build_catalog(target=tgt, include_archive=all_, offline=offline, csv_path=csv)
@@ -154,7 +154,7 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Keys whose resolved values differ between two configs (includes and overrides applied)."""
-    from unisim.lifecycle.catalog import diff_configs
+    from unisim.reports.catalog import diff_configs
 
     d = diff_configs(a, b, set_, set_a, set_b)
     if as_json:

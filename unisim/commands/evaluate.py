@@ -136,10 +136,11 @@ def evaluate(
         plots=plots,
         extra_tags={TAG_EVAL_KEY: eval_key} if eval_key else None,
     )
-    if result_json:
-        from unisim.fsutil import atomic_write_json
+    if result_json:  # the pipeline's stage outcome (`unisim run --isolate` reads it)
+        from unisim.pipeline.outcome import StageOutcome
 
-        atomic_write_json(result_json, result.to_dict())
+        stage = "eval-fast" if result.stage == "fast" else "eval-full"
+        StageOutcome.from_eval(stage, result).write(result_json)
     print_evaluation(result)
     if strict_exit and not result.gates_passed:
         err_console.print("gates failed (--strict-exit)")

@@ -6,7 +6,7 @@
     unisim experiments restore 2026-01-02-64dim-latent
     unisim experiments migrate --dry-run
 
-Each command calls one function of ``unisim.lifecycle`` and prints its result.
+Each command calls one function of ``unisim.experiments`` and prints its result.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def new(
     profile: ProfileOpt = None,
 ) -> int:
     """Create experiments/YYYY-MM-DD-NAME/ (config.yaml, notes.md) and its MLflow experiment."""
-    from unisim.lifecycle.experiments import new_experiment
+    from unisim.experiments.folders import new_experiment
 
     made = new_experiment(name, from_config=from_config, target=target(tracking_uri, profile))
     folder = f"{made.path.parent.name}/{made.name}"
@@ -106,7 +106,7 @@ def list_(
 ) -> int:
     """Experiments with their status (from MLflow runs), runs, best final_nrmse, activity."""
     from unisim.errors import UnisimError
-    from unisim.lifecycle.status import STATUSES, list_experiments
+    from unisim.experiments.status import STATUSES, list_experiments
 
     if status is not None and status not in STATUSES:
         raise UnisimError(f"--status {status!r}: choose one of {', '.join(STATUSES)}")
@@ -157,7 +157,7 @@ def archive(
     """Move experiments to experiments-archive/ (crash-safe) and tag their runs archived."""
     tgt = target(tracking_uri, profile)
     if list_only:
-        from unisim.lifecycle.status import group_by_status, list_experiments
+        from unisim.experiments.status import group_by_status, list_experiments
 
         groups = group_by_status(list_experiments(tgt, now=_as_of(as_of)))
         for key, members in groups.items():
@@ -168,7 +168,7 @@ def archive(
                 for name in members:
                     say(f"  {escape(name)}")
         return 0
-    from unisim.lifecycle.archive import archive as do_archive
+    from unisim.experiments.archive import archive as do_archive
 
     default = None if names else "all"
     report = do_archive(
@@ -193,7 +193,7 @@ def restore(
     profile: ProfileOpt = None,
 ) -> int:
     """Bring an archived experiment back to experiments/ and restore its run tags."""
-    from unisim.lifecycle.archive import restore as do_restore
+    from unisim.experiments.archive import restore as do_restore
 
     report = do_restore(name, target(tracking_uri, profile), dry_run=dry_run)
     for line in report.actions:
@@ -217,7 +217,7 @@ def migrate(
     ] = False,
 ) -> int:
     """Move experimental configs from configs/ into dated experiment folders."""
-    from unisim.lifecycle.migrate import migrate_configs
+    from unisim.experiments.migrate import migrate_configs
 
     report = migrate_configs(patterns=pattern, dry_run=dry_run)
     for line in report.actions:

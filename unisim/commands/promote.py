@@ -5,8 +5,8 @@
     unisim promote --run-id 3f2c... --force --stage
     unisim leaderboard --top 10 --csv reports/leaderboard.csv --html reports/leaderboard.html
 
-Both call one library function (``unisim.lifecycle.promote.promote``,
-``unisim.lifecycle.leaderboard.write_leaderboard``) and print its result.
+Both call one library function (``unisim.registry.promote.promote``,
+``unisim.reports.leaderboard.write_leaderboard``) and print its result.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from unisim.commands.common import ProfileOpt, TrackingUriOpt, console, err_console, target
 
-LEADERBOARD_CSV = "reports/leaderboard.csv"  # = unisim.lifecycle.leaderboard.DEFAULT_CSV
+LEADERBOARD_CSV = "reports/leaderboard.csv"  # = unisim.reports.leaderboard.DEFAULT_CSV
 LEADERBOARD_HTML = "reports/leaderboard.html"
 
 
@@ -78,8 +78,8 @@ def promote(
     profile: ProfileOpt = None,
 ) -> int:
     """Register a run's model as the champion and write its production config."""
-    from unisim.lifecycle.promote import PromotionRefused
-    from unisim.lifecycle.promote import promote as do_promote
+    from unisim.registry.promote import PromotionRefused
+    from unisim.registry.promote import promote as do_promote
 
     tgt = target(tracking_uri, profile)
     try:
@@ -146,7 +146,7 @@ def leaderboard(
     from rich.console import Console
     from rich.table import Table
 
-    from unisim.lifecycle.leaderboard import export_leaderboard, records
+    from unisim.reports.leaderboard import export_leaderboard, records
 
     tgt = target(tracking_uri, profile)
     df, written = export_leaderboard(tgt, top=top, csv=csv, html=html)

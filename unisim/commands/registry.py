@@ -6,7 +6,7 @@
     unisim registry rollback                      # champion -> previous-champion
     unisim registry rollback burgers-surrogate --to 2
 
-Each command calls one function of ``unisim.lifecycle.registry`` and prints it.
+Each command calls one function of ``unisim.registry`` and prints it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def list_(
     """Registered models with their champion."""
     from rich.table import Table
 
-    from unisim.lifecycle.registry import list_models
+    from unisim.registry.models import list_models
 
     rows = list_models(target(tracking_uri, profile))
     if as_json:
@@ -69,7 +69,7 @@ def show(
     """A registered model's versions, aliases and champion history (or one version)."""
     from rich.table import Table
 
-    from unisim.lifecycle.registry import show_model
+    from unisim.registry.models import show_model
 
     info = show_model(target(tracking_uri, profile), name, version)
     if as_json:
@@ -118,7 +118,7 @@ def rollback(
     profile: ProfileOpt = None,
 ) -> int:
     """Move the champion alias back to previous-champion (or to --to VERSION)."""
-    from unisim.lifecycle.registry import rollback as do_rollback
+    from unisim.registry.rollback import rollback as do_rollback
 
     result = do_rollback(target(tracking_uri, profile), name, to, dry_run=dry_run)
     verb = "would" if dry_run else "done:"

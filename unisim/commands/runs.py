@@ -6,7 +6,7 @@
     unisim runs compare 3f2c9a... 81be07...    # params that differ, metrics side by side
     unisim runs open 3f2c9a...                 # the run's page in the MLflow UI
 
-Each command calls one function of ``unisim.lifecycle.runs`` and prints its result.
+Each command calls one function of ``unisim.reports.runs`` and prints its result.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def list_(
     profile: ProfileOpt = None,
 ) -> int:
     """Newest runs first: kind, state, unisim status, gates, final_nrmse."""
-    from unisim.lifecycle.runs import list_runs
+    from unisim.reports.runs import list_runs
 
     rows = list_runs(
         target(tracking_uri, profile), experiment, filter_string=filter_, kind=kind, limit=limit
@@ -82,7 +82,7 @@ def show(
     profile: ProfileOpt = None,
 ) -> int:
     """Params, metrics, tags and artifacts of one run, and its MLflow UI URL."""
-    from unisim.lifecycle.runs import show_run
+    from unisim.reports.runs import show_run
 
     d = show_run(target(tracking_uri, profile), run_id)
     if as_json:
@@ -109,7 +109,7 @@ def compare(
     profile: ProfileOpt = None,
 ) -> int:
     """Params that differ and metrics side by side (the MLflow UI's compare view)."""
-    from unisim.lifecycle.runs import compare_runs
+    from unisim.reports.runs import compare_runs
 
     c = compare_runs(target(tracking_uri, profile), run_ids)
     if as_json:
@@ -137,7 +137,7 @@ def open_(
     profile: ProfileOpt = None,
 ) -> int:
     """Print the run's MLflow UI URL (start the UI with `unisim ui` for a local store)."""
-    from unisim.lifecycle.runs import run_link
+    from unisim.reports.runs import run_link
     from unisim.tracking import ui_command
 
     tgt = target(tracking_uri, profile)

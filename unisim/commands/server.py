@@ -103,7 +103,7 @@ def sync(
     run_id: Annotated[str | None, typer.Option("--run", help="Only this run's journal.")] = None,
 ) -> int:
     """Upload metric points that runs journaled while the server was unreachable (exactly once)."""
-    from unisim.journal import sync_journals
+    from unisim.tracking.sync import sync_journals
 
     results = sync_journals(journal_dir, tracking_uri, run_id)
     if not results:

@@ -109,10 +109,10 @@ def train(
     )
     if result.run_id is None:  # a torchrun worker other than rank 0
         return 0
-    if result_json:
-        from unisim.fsutil import atomic_write_json
+    if result_json:  # the pipeline's stage outcome (`unisim run --isolate` reads it)
+        from unisim.pipeline.outcome import StageOutcome
 
-        atomic_write_json(result_json, result.to_dict())
+        StageOutcome.from_train(result).write(result_json)
     console.print(
         f"train run {result.run_id}: best val/nrmse {result.best_val_nrmse:.4g} "
         f"(epoch {result.best_epoch}/{result.epochs_run}, {result.stop_reason}), "

@@ -168,9 +168,9 @@ def _workers(n_batches: int) -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         cpus = os.cpu_count() or 1
-    env = os.environ.get("UNISIM_DATA_WORKERS", "")
-    if env.isdigit() and int(env) > 0:
-        cpus = int(env)
+    from unisim.settings import load_settings
+
+    cpus = load_settings().data_workers or cpus
     return max(1, min(cpus, n_batches, 8))
 
 

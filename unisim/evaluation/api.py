@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unisim import tracking as T
 from unisim.errors import ConfigError, UnisimError
 from unisim.evaluation.baselines import fno_baseline, persistence_baseline
 from unisim.evaluation.champion import Baseline, Selection, champion_baseline
@@ -37,10 +37,10 @@ from unisim.evaluation.rollout import pick_device
 from unisim.evaluation.sources import LoadedModel, load_source, model_grid
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from unisim.config import Config
-    from unisim.tracking import TrackedRun, TrackingTarget
+    from unisim.data import BurgersSplits
+    from unisim.evaluation.engine import Scores
+    from unisim.tracking import Store, TrackedRun, TrackingTarget
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def gate_tags(rows: list[GateRow]) -> dict[str, str]:
     out = {}
     for row in rows:
         state = "provisional" if row.provisional else ("pass" if row.passed else "fail")
-        out[f"unisim.gate.{row.metric}.{row.check}"] = state
+        out[T.gate_tag(row.metric, row.check)] = state
     return out
 
 
@@ -161,7 +161,7 @@ def _log_plots(
 
 
 def _record_on_training_run(
-    client: MlflowClient,
+    store: Store,
     run_id: str,
     *,
     metrics: dict[str, float],
@@ -172,27 +172,171 @@ def _record_on_training_run(
     data_hash: str,
 ) -> str | None:
     """Write the headline numbers onto the evaluated training run; returns why not, if not."""
-    from mlflow.entities import Metric, RunTag
-
-    from unisim.tracking import TAG_DATA_HASH, TAG_GATES_PASSED
-
-    trained_on = client.get_run(run_id).data.tags.get(TAG_DATA_HASH)
+    trained_on = store.get_run(run_id).data.tags.get(T.TAG_DATA_HASH)
     if trained_on and trained_on != data_hash:
         return f"not written to training run {run_id}: it was trained on data {trained_on}"
-    prefix = "" if split == "test" else f"{split}/"
-    now = int(time.time() * 1000)
-    points = [
-        Metric(f"{prefix}{k}", float(metrics[k]), now, 0)
-        for k in ("final_nrmse", "one_step_nrmse")
-        if k in metrics
-    ]
-    tags = [RunTag(TAG_GATES_PASSED, "true" if passed else "false")]
+    headline = (T.FINAL_NRMSE, T.ONE_STEP_NRMSE)
+    store.log_metrics(
+        run_id, {T.split_metric(split, k): metrics[k] for k in headline if k in metrics}
+    )
     # A fast-stage pass says little about the model; a failure at any stage is final.
-    write_tag = stage == "full" or not passed
-    client.log_batch(run_id, metrics=points, tags=tags if write_tag else [], synchronous=True)
-    if stage == "full":
-        client.log_dict(run_id, report, "report.json")
+    if stage == T.Stage.FULL or not passed:
+        store.set_tags(run_id, {T.TAG_GATES_PASSED: "true" if passed else "false"})
+    if stage == T.Stage.FULL:
+        store.log_dict(run_id, report, "report.json")
     return None
+
+
+@dataclass
+class _Inputs:
+    """Everything an evaluation decides before any run is opened (bad input fails here)."""
+
+    source: str
+    loaded: LoadedModel
+    cfg: Config
+    splits: BurgersSplits
+    traj: np.ndarray  # (N, nt, X) the selected trajectories
+    split: str
+    stage: str
+    selection: Selection
+    data_hash: str
+    device: Any
+    nu: float | None
+    context: int
+
+
+def _prepare(
+    store: Store,
+    source: str,
+    *,
+    cfg: Config | None,
+    config_path: str | Path | None,
+    overrides: list[str] | None,
+    split: str,
+    stage: str | None,
+    splits: Any,
+) -> _Inputs:
+    from unisim.data import load_data
+
+    if split not in SPLITS:
+        raise UnisimError(f"--split {split!r}: must be one of {', '.join(SPLITS)}")
+    stage = stage or ("fast" if split == "val" else "full")
+    if stage not in STAGES:
+        raise UnisimError(f"stage {stage!r}: must be one of {', '.join(STAGES)}")
+    loaded = load_source(source, store)
+    cfg = _resolve_cfg(loaded, cfg, config_path, overrides)
+    check_gate_metrics(cfg)
+    splits = splits if splits is not None else load_data(cfg.data)
+    _, context = model_grid(loaded)
+    selection = Selection(split, stage, *(
+        (cfg.evaluation.fast_stride, cfg.evaluation.fast_max_samples)
+        if stage == "fast" else (1, None)
+    ))  # fmt: skip
+    return _Inputs(
+        source=source,
+        loaded=loaded,
+        cfg=cfg,
+        splits=splits,
+        traj=select_trajectories(splits, split, stage, cfg),
+        split=split,
+        stage=stage,
+        selection=selection,
+        data_hash=str(splits.data_hash),
+        device=pick_device(cfg.evaluation.device),
+        nu=float(splits.nu) if getattr(splits, "nu", None) is not None else None,
+        context=context,
+    )
+
+
+@dataclass
+class _Scored:
+    """The model's scores, the baselines' and the gate table."""
+
+    scores: Scores
+    metrics: dict[str, float]
+    baselines: dict[str, Baseline]
+    gates: list[GateRow]
+    passed: bool
+
+
+def _score(store: Store, x: _Inputs, baseline_models: bool, fno_source: str | None) -> _Scored:
+    """Evaluate the model, persistence, the champion (cached) and optionally the FNO."""
+    log.info("evaluating %s on %s/%s: %s", x.source, x.split, x.stage, x.traj.shape)
+    bs = x.cfg.evaluation.batch_size
+    scores = evaluate_loaded(x.loaded, x.traj, nu=x.nu, batch_size=bs, device=x.device)
+    metrics = dict(scores.metrics)
+    loaded = x.loaded
+    baselines: dict[str, Baseline] = {
+        "persistence": persistence_baseline(x.traj, context=x.context),
+        "champion": champion_baseline(
+            store,
+            x.cfg,
+            evaluated_run_id=loaded.run_id or loaded.origin_run_id,
+            evaluated_version=(
+                (loaded.registered_name, loaded.version) if loaded.version else None
+            ),
+            traj=x.traj,
+            nu=x.nu,
+            selection=x.selection,
+            data_hash=x.data_hash,
+            device=x.device,
+        ),
+    }
+    if baseline_models:
+        baselines["fno"] = fno_baseline(
+            store,
+            loaded,
+            fno_source=fno_source,
+            experiment_id=loaded.experiment_id,
+            data_hash=x.data_hash,
+            traj=x.traj,
+            nu=x.nu,
+            batch_size=bs,
+            device=x.device,
+        )
+    for name, base in baselines.items():
+        theirs = (base.metrics or {}).get(T.FINAL_NRMSE)
+        if theirs is not None and np.isfinite(theirs) and theirs > 0:
+            metrics[f"ratio_to_{name}"] = metrics[T.FINAL_NRMSE] / theirs
+    champ = baselines["champion"]
+    rows = evaluate_gates(
+        metrics,
+        x.cfg.gates,
+        x.stage,
+        baseline=champ.metrics,
+        baseline_label=champ.label,
+        no_baseline_reason=champ.reason,
+        baseline_error=champ.error,
+    )
+    return _Scored(scores, metrics, baselines, rows, all_passed(rows))
+
+
+def _report(x: _Inputs, s: _Scored, run_id: str) -> dict[str, Any]:
+    return build_report(
+        metrics=s.metrics,
+        gates=s.gates,
+        stage=x.stage,
+        split=x.split,
+        model_source=x.loaded.describe(),
+        data={
+            "hash": x.data_hash,
+            "path": str(getattr(x.splits, "path", "") or ""),
+            "split": x.split,
+            "n_samples": int(x.traj.shape[0]),
+            "nt": int(x.traj.shape[1]),
+            "nx": int(x.traj.shape[2]),
+            "context": x.context,
+            "nu": x.nu,
+            "selection": x.selection.key,
+            "physics_of_truth": data_physics(x.traj, x.context),
+        },
+        baselines={k: v.to_report() for k, v in s.baselines.items()},
+        error_curve=[float(v) for v in s.scores.rollout_curve],
+        one_step_curve=[float(v) for v in s.scores.one_step_curve],
+        evaluate_run_id=run_id,
+        evaluated_run_id=x.loaded.run_id,
+        notes=[],
+    )
 
 
 def run_evaluation(
@@ -223,179 +367,87 @@ def run_evaluation(
     onto the evaluate run; ``splits`` replaces ``load_data(cfg.data)`` (tests).
     """
     from unisim.config import experiment_name
-    from unisim.data import load_data
-    from unisim.tracking import (
-        TAG_DATA_HASH,
-        TAG_EVALUATED_RUN,
-        TAG_GATES_PASSED,
-        TAG_MODEL_NAME,
-        TAG_MODEL_VERSION,
-        configure,
-        resolve_tracking,
-        start_run,
-    )
 
-    if split not in SPLITS:
-        raise UnisimError(f"--split {split!r}: must be one of {', '.join(SPLITS)}")
-    stage = stage or ("fast" if split == "val" else "full")
-    if stage not in STAGES:
-        raise UnisimError(f"stage {stage!r}: must be one of {', '.join(STAGES)}")
-    target = target or resolve_tracking()
-    client = configure(target)
-
-    loaded = load_source(source, client)
-    cfg = _resolve_cfg(loaded, cfg, config_path, overrides)
-    check_gate_metrics(cfg)
-    splits = splits if splits is not None else load_data(cfg.data)
-    traj = select_trajectories(splits, split, stage, cfg)
-    data_hash = str(splits.data_hash)
-    device = pick_device(cfg.evaluation.device)
-    nu = float(splits.nu) if getattr(splits, "nu", None) is not None else None
-    _, context = model_grid(loaded)
-    log.info("evaluating %s on %s/%s: %s", source, split, stage, traj.shape)
-
-    bs = cfg.evaluation.batch_size
-    scores = evaluate_loaded(loaded, traj, nu=nu, batch_size=bs, device=device)
-    metrics = dict(scores.metrics)
-    selection = Selection(split, stage, *(
-        (cfg.evaluation.fast_stride, cfg.evaluation.fast_max_samples)
-        if stage == "fast" else (1, None)
-    ))  # fmt: skip
-    baselines: dict[str, Baseline] = {
-        "persistence": persistence_baseline(traj, context=context),
-        "champion": champion_baseline(
-            client,
-            cfg,
-            evaluated_run_id=loaded.run_id or loaded.origin_run_id,
-            evaluated_version=(
-                (loaded.registered_name, loaded.version) if loaded.version else None
-            ),
-            traj=traj,
-            nu=nu,
-            selection=selection,
-            data_hash=data_hash,
-            device=device,
-        ),
-    }
-    if baseline_models:
-        baselines["fno"] = fno_baseline(
-            client,
-            loaded,
-            fno_source=fno_source,
-            experiment_id=loaded.experiment_id,
-            data_hash=data_hash,
-            traj=traj,
-            nu=nu,
-            batch_size=bs,
-            device=device,
-        )
-    for name, base in baselines.items():
-        theirs = (base.metrics or {}).get("final_nrmse")
-        if theirs is not None and np.isfinite(theirs) and theirs > 0:
-            metrics[f"ratio_to_{name}"] = metrics["final_nrmse"] / theirs
-
-    champ = baselines["champion"]
-    rows = evaluate_gates(
-        metrics,
-        cfg.gates,
-        stage,
-        baseline=champ.metrics,
-        baseline_label=champ.label,
-        no_baseline_reason=champ.reason,
-        baseline_error=champ.error,
-    )
-    passed = all_passed(rows)
-
-    if loaded.experiment_id is not None:
-        experiment = client.get_experiment(loaded.experiment_id).name
-    else:
-        experiment = experiment_name(config_path, cfg)
-    tags = {
-        TAG_EVALUATED_RUN: loaded.run_id,
-        TAG_MODEL_NAME: loaded.registered_name,
-        TAG_MODEL_VERSION: loaded.version,
-        "unisim.model_source": source,
-        "unisim.split": split,
-        **(extra_tags or {}),
-    }
-    with start_run(
-        kind="evaluate",
-        experiment=experiment,
-        target=target,
+    store = T.connect(target)
+    x = _prepare(
+        store,
+        source,
         cfg=cfg,
         config_path=config_path,
+        overrides=overrides,
+        split=split,
         stage=stage,
+        splits=splits,
+    )
+    s = _score(store, x, baseline_models, fno_source)
+    if x.loaded.experiment_id is not None:
+        experiment = store.experiment_name(x.loaded.experiment_id)
+    else:
+        experiment = experiment_name(config_path, x.cfg)
+    tags = {
+        T.TAG_EVALUATED_RUN: x.loaded.run_id,
+        T.TAG_MODEL_NAME: x.loaded.registered_name,
+        T.TAG_MODEL_VERSION: x.loaded.version,
+        T.TAG_MODEL_SOURCE: source,
+        T.TAG_SPLIT: x.split,
+        **(extra_tags or {}),
+    }
+    with T.start_run(
+        kind=T.Kind.EVALUATE,
+        experiment=experiment,
+        target=store.target,
+        cfg=x.cfg,
+        config_path=config_path,
+        stage=x.stage,
         parent_run_id=parent_run_id,
-        run_name=f"evaluate-{split}",
+        run_name=f"evaluate-{x.split}",
         tags={k: v for k, v in tags.items() if v is not None},
     ) as run:
-        if getattr(splits, "path", None):
-            name = Path(str(splits.path)).stem  # the same dataset name training logs
-            run.log_dataset(name=name, source=str(splits.path), digest=data_hash, context=split)
-        run.set_tags({TAG_DATA_HASH: data_hash, TAG_GATES_PASSED: str(passed).lower()})
-        run.set_tags(gate_tags(rows))
-        run.metrics.log(metrics)
-        curves = zip(scores.rollout_curve, scores.one_step_curve, strict=True)
+        if getattr(x.splits, "path", None):
+            name = Path(str(x.splits.path)).stem  # the same dataset name training logs
+            run.log_dataset(
+                name=name, source=str(x.splits.path), digest=x.data_hash, context=x.split
+            )
+        run.set_tags({T.TAG_DATA_HASH: x.data_hash, T.TAG_GATES_PASSED: str(s.passed).lower()})
+        run.set_tags(gate_tags(s.gates))
+        run.metrics.log(s.metrics)
+        curves = zip(s.scores.rollout_curve, s.scores.one_step_curve, strict=True)
         for step, (r, o) in enumerate(curves, 1):  # step 1 = first predicted frame
-            run.metrics.log({"rollout/nrmse": float(r), "one_step/nrmse": float(o)}, step=step)
-        notes: list[str] = []
-        report = build_report(
-            metrics=metrics,
-            gates=rows,
-            stage=stage,
-            split=split,
-            model_source=loaded.describe(),
-            data={
-                "hash": data_hash,
-                "path": str(getattr(splits, "path", "") or ""),
-                "split": split,
-                "n_samples": int(traj.shape[0]),
-                "nt": int(traj.shape[1]),
-                "nx": int(traj.shape[2]),
-                "context": context,
-                "nu": nu,
-                "selection": selection.key,
-                "physics_of_truth": data_physics(traj, context),
-            },
-            baselines={k: v.to_report() for k, v in baselines.items()},
-            error_curve=[float(v) for v in scores.rollout_curve],
-            one_step_curve=[float(v) for v in scores.one_step_curve],
-            evaluate_run_id=run.run_id,
-            evaluated_run_id=loaded.run_id,
-            notes=notes,
-        )
-        if loaded.run_id is not None:
+            run.metrics.log({T.ROLLOUT_CURVE: float(r), T.ONE_STEP_CURVE: float(o)}, step=step)
+        report = _report(x, s, run.run_id)
+        if x.loaded.run_id is not None:
             why_not = _record_on_training_run(
-                client,
-                loaded.run_id,
-                metrics=metrics,
-                passed=passed,
-                split=split,
-                stage=stage,
+                store,
+                x.loaded.run_id,
+                metrics=s.metrics,
+                passed=s.passed,
+                split=x.split,
+                stage=x.stage,
                 report=report,
-                data_hash=data_hash,
+                data_hash=x.data_hash,
             )
             if why_not:
-                notes.append(why_not)
-                report["notes"] = notes
+                report["notes"] = [why_not]
         run.log_dict(report, "report.json")
-        run.log_dict({"gates_passed": passed, "gates": report["gates"]}, "gates.json")
-        run.log_text(gate_table_text(rows), "gates.txt")
+        run.log_dict({"gates_passed": s.passed, "gates": report["gates"]}, "gates.json")
+        run.log_text(gate_table_text(s.gates), "gates.txt")
         if plots:
             curves = {"model": report["error_curve"]["rollout_nrmse"]}
-            curves.update({b.label: b.rollout_curve for b in baselines.values() if b.rollout_curve})
-            _log_plots(run, cfg, splits, traj, scores.rollout, context, curves, split)
-        url = run.ui_url(target)
+            curves.update(
+                {b.label: b.rollout_curve for b in s.baselines.values() if b.rollout_curve}
+            )
+            _log_plots(run, x.cfg, x.splits, x.traj, s.scores.rollout, x.context, curves, x.split)
+        url = run.ui_url()
 
     return EvalResult(
         run_id=run.run_id,
         experiment_id=run.experiment_id,
-        evaluated_run_id=loaded.run_id,
-        split=split,
-        stage=stage,
-        metrics=metrics,
-        gates=rows,
-        gates_passed=passed,
+        evaluated_run_id=x.loaded.run_id,
+        split=x.split,
+        stage=x.stage,
+        metrics=s.metrics,
+        gates=s.gates,
+        gates_passed=s.passed,
         report=report,
         rollout_curve=report["error_curve"]["rollout_nrmse"],
         url=url,

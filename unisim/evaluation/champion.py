@@ -1,23 +1,22 @@
-"""The champion baseline: find it in the registry, evaluate it once per data and split, cache it.
+"""The champion baseline: evaluate the registry's champion once per data and split, cached.
 
-    champ = find_champion(client, "burgers-surrogate")        # None when there is none
-    base = champion_baseline(client, cfg, evaluated_run_id=run_id, traj=traj, nu=nu,
-                             selection=Selection("test", "full", 1, None), data_hash=h,
-                             device="cpu")
+    base = champion_baseline(store, cfg, evaluated_run_id=run_id, evaluated_version=None,
+                             traj=traj, nu=nu, selection=Selection("test", "full", 1, None),
+                             data_hash=h, device="cpu")
     base.metrics        # the champion's metrics on the same trajectories, or None
     base.reason         # why there is no comparison ("provisional: no champion", ...)
 
-The champion is the registered model version under the alias ``champion``.
-Its metrics are cached as a tag on that model version, keyed by the split,
-the trajectory selection, the data hash and the metric-definition version, so
-the champion is evaluated once and every later run compares against the tag.
-A run is never compared with itself: when the evaluated run is the champion's
-source run, there is no baseline.
+The champion is the registered model version under the alias ``champion``
+(``store.champion``, the one reader). Its metrics are cached as a tag on that
+version, keyed by the split, the trajectory selection, the data hash and the
+metric-definition version (``tracking.schema.champion_cache_tag``), so the champion
+is evaluated once and every later run compares against the tag. A run is never
+compared with itself: when the evaluated run is the champion's source run, there is
+no baseline.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,18 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unisim import tracking as T
 from unisim.errors import UnisimError
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from unisim.config import Config
 
 log = logging.getLogger(__name__)
 
-CHAMPION_ALIAS = "champion"
-CACHE_VERSION = "v1"  # bump when a metric definition changes: old cache entries are ignored
-CACHE_PREFIX = "unisim.eval_cache"
+CHAMPION_ALIAS = T.ALIAS_CHAMPION
 
 
 @dataclass(frozen=True)
@@ -54,25 +50,9 @@ class Selection:
         return f"{self.split}.s{self.stride}.m{cap}"
 
 
-@dataclass(frozen=True)
-class Champion:
-    name: str
-    version: str
-    run_id: str | None
-    tags: dict[str, str]
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-    @property
-    def label(self) -> str:
-        return f"champion v{self.version}"
-
-
 @dataclass
 class Baseline:
-    """The champion's side of the comparison."""
+    """A reference model's side of the comparison (champion, persistence, FNO)."""
 
     metrics: dict[str, float] | None = None
     rollout_curve: list[float] | None = None
@@ -85,43 +65,14 @@ class Baseline:
         return {**self.info, "metrics": self.metrics, "note": self.error or self.reason or None}
 
 
-def find_champion(client: MlflowClient, name: str, alias: str = CHAMPION_ALIAS) -> Champion | None:
-    """The model version under ``alias`` of registered model ``name``, or None."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        code = getattr(exc, "error_code", "")
-        if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            return None
-        raise
-    return Champion(mv.name, str(mv.version), mv.run_id or None, dict(mv.tags or {}))
-
-
 def cache_key(selection: Selection, data_hash: str) -> str:
-    return f"{CACHE_PREFIX}.{CACHE_VERSION}.{selection.key}.{data_hash}"
+    """The champion-cache tag of one trajectory selection on one dataset."""
+    return T.champion_cache_tag(selection.key, data_hash)
 
 
-def read_cache(champ: Champion, key: str) -> dict[str, Any] | None:
-    raw = champ.tags.get(key)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        log.warning("%s: ignoring an unreadable cache tag %s", champ.uri, key)
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("metrics"), dict) else None
-
-
-def write_cache(client: MlflowClient, champ: Champion, key: str, payload: dict[str, Any]) -> None:
-    from unisim.evaluation.report import clean
-
-    try:
-        client.set_model_version_tag(champ.name, champ.version, key, json.dumps(clean(payload)))
-    except Exception as exc:  # a read-only registry must not fail the evaluation
-        log.warning("%s: could not cache the champion's metrics (%s)", champ.uri, exc)
+def find_champion(store: T.Store, name: str) -> T.Champion | None:
+    """The champion of registered model ``name`` (None when there is none)."""
+    return store.champion(name)
 
 
 def _nan_safe(metrics: dict[str, Any]) -> dict[str, float]:
@@ -129,7 +80,7 @@ def _nan_safe(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def champion_baseline(
-    client: MlflowClient,
+    store: T.Store,
     cfg: Config,
     *,
     evaluated_run_id: str | None,
@@ -142,9 +93,10 @@ def champion_baseline(
 ) -> Baseline:
     """Metrics of the champion on the same trajectories (cached), or why there are none."""
     from unisim.evaluation.engine import GridMismatch, evaluate_loaded
+    from unisim.evaluation.report import clean
     from unisim.evaluation.sources import load_source
 
-    champ = find_champion(client, cfg.registry.model_name)
+    champ = store.champion(cfg.registry.model_name)
     if champ is None:
         return Baseline(reason=f"provisional: no champion for {cfg.registry.model_name!r}")
     info = {"name": champ.name, "version": champ.version, "run_id": champ.run_id}
@@ -157,7 +109,7 @@ def champion_baseline(
         )
 
     key = cache_key(selection, data_hash)
-    cached = read_cache(champ, key)
+    cached = store.champion_cache(champ, key)
     if cached is not None:
         log.info("%s: metrics from cache tag %s", champ.uri, key)
         return Baseline(
@@ -170,7 +122,7 @@ def champion_baseline(
 
     log.info("evaluating %s on %s (%d trajectories)", champ.uri, selection.key, traj.shape[0])
     try:
-        loaded = load_source(champ.uri, client)
+        loaded = load_source(champ.uri, store)
         scores = evaluate_loaded(
             loaded, traj, nu=nu, batch_size=cfg.evaluation.batch_size, device=device
         )
@@ -186,15 +138,11 @@ def champion_baseline(
         )
     metrics = {k: v for k, v in scores.metrics.items() if k != "eval_time_s"}
     curve = [float(v) for v in scores.rollout_curve]
-    write_cache(
-        client,
-        champ,
-        key,
-        {
-            "metrics": metrics,
-            "rollout_curve": curve,
-            "n_samples": int(traj.shape[0]),
-            "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-    )
+    payload = {
+        "metrics": metrics,
+        "rollout_curve": curve,
+        "n_samples": int(traj.shape[0]),
+        "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.write_champion_cache(champ, key, clean(payload))
     return Baseline(metrics=metrics, rollout_curve=curve, reason="", label=champ.label, info=info)

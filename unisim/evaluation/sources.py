@@ -1,8 +1,8 @@
 """Resolve what to evaluate: a run id, a registry URI or a checkpoint file -> model + config.
 
-    loaded = load_source("3f2a...", client)                    # runs:/<id>/model + config.yaml
-    loaded = load_source("models:/burgers-surrogate@champion", client)
-    loaded = load_source("runs/ckpt/last.pt", client)          # a unisim checkpoint
+    loaded = load_source("3f2a...", store)                     # runs:/<id>/model + config.yaml
+    loaded = load_source("models:/burgers-surrogate@champion", store)
+    loaded = load_source("runs/ckpt/last.pt", store)           # a unisim checkpoint
     loaded.model, loaded.cfg, loaded.run_id, loaded.version
 
 Anything the user can get wrong (no such run, a run without a model, an
@@ -13,25 +13,20 @@ one line.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from unisim import tracking as T
 from unisim.errors import ConfigError, UnisimError
+from unisim.tracking.artifacts import MODEL_ARTIFACT
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from unisim.config import Config
 
 log = logging.getLogger(__name__)
-
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-REGISTRY_RE = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
-MODEL_ARTIFACT = "model"
 
 
 @dataclass
@@ -66,16 +61,13 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def run_config(client: MlflowClient, run_id: str) -> Config | None:
+def run_config(store: T.Store, run_id: str) -> Config | None:
     """The resolved ``config.yaml`` a training run logged (None if it has none)."""
-    import mlflow.artifacts
-
     from unisim.config import build_config
 
-    names = {f.path for f in client.list_artifacts(run_id)}
-    if "config.yaml" not in names:
+    text = store.read_text(run_id, "config.yaml")
+    if text is None:
         return None
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError:
@@ -83,33 +75,15 @@ def run_config(client: MlflowClient, run_id: str) -> Config | None:
     return build_config(data, source=f"runs:/{run_id}/config.yaml")
 
 
-def get_run(client: MlflowClient, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise UnisimError(f"run {run_id}: not found in the tracking store") from None
-
-
-def _load_mlflow_model(uri: str, what: str) -> Any:
-    import mlflow.pytorch
-
-    try:
-        return mlflow.pytorch.load_model(uri, map_location="cpu")
-    except Exception as exc:  # MlflowException, OSError, unpickling errors: all user-fixable
-        raise UnisimError(f"{what}: no loadable model at {uri} ({_short(exc)})") from None
-
-
 def _from_run(
-    client: MlflowClient, run_id: str, source: str, artifact: str = MODEL_ARTIFACT
+    store: T.Store, run_id: str, source: str, artifact: str = MODEL_ARTIFACT
 ) -> LoadedModel:
-    run = get_run(client, run_id)
+    run = store.get_run(run_id)
     uri = f"runs:/{run_id}/{artifact}"
-    model = _load_mlflow_model(uri, f"run {run_id}")
+    model = store.load_model(uri, f"run {run_id}")
     return LoadedModel(
         model=model,
-        cfg=run_config(client, run_id),
+        cfg=run_config(store, run_id),
         kind="run",
         uri=uri,
         source=source,
@@ -118,35 +92,18 @@ def _from_run(
     )
 
 
-def resolve_registry_uri(client: MlflowClient, source: str) -> Any:
-    """``models:/name@alias`` or ``models:/name/version`` -> the ModelVersion."""
-    from mlflow.exceptions import MlflowException
-
-    match = REGISTRY_RE.match(source)
-    if not match:
-        raise UnisimError(f"{source}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    name, alias, version = match["name"], match["alias"], match["version"]
-    try:
-        if alias:
-            return client.get_model_version_by_alias(name, alias)
-        return client.get_model_version(name, version)
-    except MlflowException:
-        what = f"alias {alias!r}" if alias else f"version {version}"
-        raise UnisimError(f"{source}: registered model {name!r} has no {what}") from None
-
-
-def _from_registry(client: MlflowClient, source: str) -> LoadedModel:
-    mv = resolve_registry_uri(client, source)
+def _from_registry(store: T.Store, source: str) -> LoadedModel:
+    mv = store.resolve_model_version(source)
     uri = f"models:/{mv.name}/{mv.version}"  # pinned: an alias may move while we work
-    model = _load_mlflow_model(uri, source)
+    model = store.load_model(uri, source)
     run_id = mv.run_id or None
     cfg, experiment_id = None, None
     if run_id:
         try:
-            run = client.get_run(run_id)
+            run = store.get_run(run_id)
             experiment_id = run.info.experiment_id
-            cfg = run_config(client, run_id)
-        except UnisimError:
+            cfg = run_config(store, run_id)
+        except ConfigError:
             raise
         except Exception as exc:  # the source run may be gone; the model is what matters
             log.warning("%s: source run %s unreadable (%s)", source, run_id, _short(exc))
@@ -184,21 +141,21 @@ def _from_checkpoint(path: Path, source: str) -> LoadedModel:
     )
 
 
-def load_source(source: str, client: MlflowClient) -> LoadedModel:
+def load_source(source: str, store: T.Store) -> LoadedModel:
     """Load the model named by ``source`` (see the module docstring)."""
     source = source.strip()
     if source.startswith("models:/"):
-        return _from_registry(client, source)
+        return _from_registry(store, source)
     if source.startswith("runs:/"):
         parts = source[len("runs:/") :].split("/", 1)
-        if len(parts) != 2 or not RUN_ID_RE.match(parts[0]):
+        if len(parts) != 2 or not T.RUN_ID_RE.match(parts[0]):
             raise UnisimError(f"{source}: expected runs:/<run_id>/model")
-        return _from_run(client, parts[0], source, parts[1].strip("/"))
+        return _from_run(store, parts[0], source, parts[1].strip("/"))
     path = Path(source).expanduser()
     if path.is_file():
         return _from_checkpoint(path, source)
-    if RUN_ID_RE.match(source):
-        return _from_run(client, source, source)
+    if T.RUN_ID_RE.match(source):
+        return _from_run(store, source, source)
     if path.exists():
         raise UnisimError(f"{source}: a folder, not a checkpoint file")
     raise UnisimError(

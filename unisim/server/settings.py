@@ -15,12 +15,14 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from unisim.errors import ConfigError
+from unisim.tracking.store import redact_uri
+
+__all__ = ["ServerSettings", "expand_env", "load_server_settings", "redact_uri"]
 
 SETTINGS_FILE = "server.yaml"
 CONFIG_DIR_ENV = "UNISIM_CONFIG_DIR"  # the same folder override as tracking profiles
@@ -60,19 +62,6 @@ class ServerSettings(BaseModel):
         return Path(self.state_dir) / "server.log"
 
 
-def redact_uri(uri: str) -> str:
-    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db`` (for logs and state)."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-
-
 def expand_env(value: str, where: str) -> str:
     """Expand ``${VAR}`` / ``${VAR:-default}``; an unset variable without default is an error."""
 
@@ -98,8 +87,10 @@ def _absolute(value: str, base: Path) -> str:
 
 
 def settings_path(base: Path | None = None) -> Path:
-    base = base or Path.cwd()
-    return Path(os.environ.get(CONFIG_DIR_ENV, base / "mlruns-config")) / SETTINGS_FILE
+    """``server.yaml`` in the profile folder (``UNISIM_CONFIG_DIR`` or ./mlruns-config)."""
+    from unisim.settings import load_settings
+
+    return load_settings().profile_dir(base) / SETTINGS_FILE
 
 
 def load_server_settings(

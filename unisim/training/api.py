@@ -27,13 +27,9 @@ import numpy as np
 
 from unisim.config import Config, config_hash, experiment_name, flatten
 from unisim.errors import UnisimError
+from unisim.tracking.schema import TAG_BEST_EPOCH, TAG_N_PARAMS, TAG_STOP_REASON, TAG_WORLD_SIZE
 
 log = logging.getLogger(__name__)
-
-TAG_N_PARAMS = "unisim.n_params"
-TAG_STOP_REASON = "unisim.stop_reason"
-TAG_BEST_EPOCH = "unisim.best_epoch"
-TAG_WORLD_SIZE = "unisim.world_size"  # training processes (torchrun workers)
 
 
 @dataclass
@@ -72,12 +68,11 @@ def _resume_state(
         return cfg, None
     chash = config_hash(cfg)
     if resume_run_id and is_main:  # only rank 0 talks to MLflow; the others trust the file
-        from unisim.tracking import TAG_CONFIG_HASH, configure
+        from unisim.tracking import TAG_CONFIG_HASH, connect
 
-        try:
-            run = configure(target).get_run(resume_run_id)
-        except Exception:
-            raise UnisimError(f"--resume-run {resume_run_id}: no such run in the store") from None
+        run = connect(target).find_run(resume_run_id)
+        if run is None:
+            raise UnisimError(f"--resume-run {resume_run_id}: no such run in the store")
         tagged = run.data.tags.get(TAG_CONFIG_HASH)
         if tagged != chash:
             raise UnisimError(
@@ -194,7 +189,7 @@ def _train(
     t_start: float,
 ) -> TrainResult:
     from unisim.models import build_model
-    from unisim.tracking import TAG_FAILURE_REASON, resolve_tracking, start_run
+    from unisim.tracking import TAG_FAILURE_REASON, Kind, resolve_tracking, start_run
     from unisim.training.checkpoint import BEST, LAST, checkpoint_dir
     from unisim.training.distributed import pick_device
     from unisim.training.mlflow_callback import MlflowCallback
@@ -247,7 +242,7 @@ def _train(
 
         callbacks = [*callbacks, RichProgress()]
     with start_run(
-        kind="train",
+        kind=Kind.TRAIN,
         experiment=experiment_name(config_path, cfg),
         target=target,
         cfg=cfg,
@@ -259,8 +254,8 @@ def _train(
     ) as run:
         trainer.meta["run_id"] = run.run_id
         if state is not None:  # an earlier session may have ended FAILED; this one goes on
-            if TAG_FAILURE_REASON in run.client.get_run(run.run_id).data.tags:
-                run.client.delete_tag(run.run_id, TAG_FAILURE_REASON)
+            if TAG_FAILURE_REASON in run.tags:
+                run.delete_tag(TAG_FAILURE_REASON)
         else:
             run.log_params({"n_params": str(trainer.n_params)})
             with warnings.catch_warnings():  # MLflow warns that a local file source is ambiguous

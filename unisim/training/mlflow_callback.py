@@ -1,4 +1,4 @@
-"""The bridge from the training loop's callbacks to an MLflow run (through tracking.py).
+"""The bridge from the training loop's callbacks to an MLflow run (through unisim.tracking).
 
     with start_run(kind="train", ...) as run:
         cb = MlflowCallback(run, resumed=False)
@@ -39,8 +39,7 @@ def logged_steps(
     run: TrackedRun, keys: tuple[str, ...] = METRIC_KEYS + FINAL_KEYS
 ) -> dict[str, set[int]]:
     """Steps already stored on the server for each metric key of ``run``."""
-    # TrackedRun has no history helper; its client is the MlflowClient tracking.py configured.
-    return {k: {m.step for m in run.client.get_metric_history(run.run_id, k)} for k in keys}
+    return run.logged_steps(keys)
 
 
 class MlflowCallback(Callback):

@@ -6,7 +6,7 @@
     run_link(target, run_id)                   # the run's page in the MLflow UI
 
 An EXPERIMENT is an MLflow experiment name, an id, or its folder
-(``experiments/NAME``). Searches use MlflowClient pages ordered newest first, never
+(``experiments/NAME``). Searches use the tracking store's paged finders, newest first, never
 pandas; ``--filter`` is MLflow's search syntax (``metrics.final_nrmse < 0.1``).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from unisim import tracking as T
@@ -34,36 +33,8 @@ def _dt(ms: int | None) -> str | None:
     )
 
 
-def _client(target: T.TrackingTarget | None) -> tuple[Any, T.TrackingTarget]:
-    target = target or T.resolve_tracking()
-    return T.configure(target), target
-
-
-def resolve_experiment(client: Any, spec: str) -> Any:
-    """An experiment by name, by folder (``experiments/NAME``) or by id; UnisimError if none."""
-    name = Path(spec.rstrip("/")).name if "/" in spec else spec
-    exp = client.get_experiment_by_name(name)
-    if exp is None and spec.isdigit():
-        from mlflow.exceptions import MlflowException
-
-        try:
-            exp = client.get_experiment(spec)
-        except MlflowException:
-            exp = None
-    if exp is None:
-        raise UnisimError(f"experiment {spec!r}: not found in the tracking store")
-    return exp
-
-
-def _get_run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
-        raise UnisimError(f"run {run_id!r}: not a run id (32 hex characters)")
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise UnisimError(f"run {run_id}: not found in the tracking store") from None
+def _store(target: T.TrackingTarget | None) -> T.Store:
+    return T.connect(target or T.resolve_tracking())
 
 
 @dataclass
@@ -93,22 +64,8 @@ def list_runs(
     limit: int = 50,
 ) -> list[RunListing]:
     """Newest runs first, in one experiment or in all of them."""
-    from mlflow.entities import ViewType
-    from mlflow.exceptions import MlflowException
-
-    client, _ = _client(target)
-    if experiment:
-        exps = [resolve_experiment(client, experiment)]
-    else:
-        exps, token = [], None
-        while True:  # every active experiment, page by page
-            page = client.search_experiments(
-                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-            )
-            exps += list(page)
-            token = page.token
-            if not token:
-                break
+    store = _store(target)
+    exps = [store.resolve_experiment(experiment)] if experiment else store.active_experiments()
     names = {e.experiment_id: e.name for e in exps}
     parts = [filter_string]
     if kind:
@@ -119,11 +76,9 @@ def list_runs(
     if not names:
         return []
     try:
-        runs = client.search_runs(
-            list(names), flt, max_results=limit, order_by=["attributes.start_time DESC"]
-        )
-    except MlflowException as exc:
-        raise UnisimError(f"--filter {flt!r}: {str(exc).splitlines()[0]}") from None
+        runs = store.search_runs(list(names), flt, max_results=limit, order_by=T.NEWEST_FIRST)
+    except UnisimError as exc:
+        raise UnisimError(f"--{exc}") from None
     out = []
     for run in runs:
         info, tags = run.info, run.data.tags
@@ -140,7 +95,7 @@ def list_runs(
                 state=info.status,
                 status=tags.get(T.TAG_STATUS),
                 gates_passed=tags.get(T.TAG_GATES_PASSED),
-                final_nrmse=run.data.metrics.get("final_nrmse"),
+                final_nrmse=run.data.metrics.get(T.FINAL_NRMSE),
                 started=_dt(info.start_time),
                 duration_s=dur,
             )
@@ -167,29 +122,12 @@ class RunDetails:
         return asdict(self)
 
 
-def _artifacts(client: Any, run_id: str) -> list[str]:
-    """Artifact paths, breadth first, at most MAX_ARTIFACTS (folders end with /)."""
-    out: list[str] = []
-    queue: list[str | None] = [None]
-    while queue and len(out) < MAX_ARTIFACTS:
-        path = queue.pop(0)
-        try:
-            entries = client.list_artifacts(run_id, path)
-        except Exception:  # an unreachable artifact store must not hide the rest
-            return out
-        for entry in entries:
-            out.append(entry.path + ("/" if entry.is_dir else ""))
-            if entry.is_dir:
-                queue.append(entry.path)
-    return sorted(out[:MAX_ARTIFACTS])
-
-
 def show_run(target: T.TrackingTarget | None, run_id: str) -> RunDetails:
     """Everything about one run, and its page in the MLflow UI."""
-    client, target = _client(target)
-    run = _get_run(client, run_id)
+    store = _store(target)
+    run = store.get_run(run_id)
     info = run.info
-    exp = client.get_experiment(info.experiment_id)
+    exp = store.experiment(info.experiment_id)
     return RunDetails(
         run_id=info.run_id,
         experiment_id=info.experiment_id,
@@ -201,8 +139,8 @@ def show_run(target: T.TrackingTarget | None, run_id: str) -> RunDetails:
         params=dict(sorted(run.data.params.items())),
         metrics=dict(sorted(run.data.metrics.items())),
         tags=dict(sorted(run.data.tags.items())),
-        artifacts=_artifacts(client, info.run_id),
-        url=T.run_url(target, info.experiment_id, info.run_id),
+        artifacts=store.artifact_paths(info.run_id, MAX_ARTIFACTS),
+        url=T.run_url(store.target, info.experiment_id, info.run_id),
     )
 
 
@@ -226,8 +164,8 @@ def compare_runs(target: T.TrackingTarget | None, run_ids: list[str]) -> Compari
         raise UnisimError("compare: give two or more run ids")
     if len(set(run_ids)) != len(run_ids):
         raise UnisimError("compare: a run id is given twice")
-    client, target = _client(target)
-    runs = [_get_run(client, r) for r in run_ids]
+    store = _store(target)
+    runs = [store.get_run(r) for r in run_ids]
     keys = sorted(set().union(*(r.data.params for r in runs)))
     params = {k: [r.data.params.get(k) for r in runs] for k in keys}
     differing = {k: v for k, v in params.items() if len(set(v)) > 1}
@@ -246,12 +184,12 @@ def compare_runs(target: T.TrackingTarget | None, run_ids: list[str]) -> Compari
         same_params=len(params) - len(differing),
         metrics=metrics,
         best=best,
-        url=T.compare_url(target, exp_id, list(run_ids)),
+        url=T.compare_url(store.target, exp_id, list(run_ids)),
     )
 
 
 def run_link(target: T.TrackingTarget | None, run_id: str) -> str:
     """The run's page in the MLflow UI (runs table of its experiment, run selected)."""
-    client, target = _client(target)
-    run = _get_run(client, run_id)
-    return T.run_url(target, run.info.experiment_id, run.info.run_id)
+    store = _store(target)
+    run = store.get_run(run_id)
+    return T.run_url(store.target, run.info.experiment_id, run.info.run_id)

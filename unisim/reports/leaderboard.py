@@ -1,6 +1,6 @@
 """The leaderboard: every gates-passed pipeline run across experiments, ranked by final_nrmse.
 
-    df = build_leaderboard(client, top=10)      # pandas.DataFrame
+    df = build_leaderboard(store, top=10)       # pandas.DataFrame
     paths = write_leaderboard(target)           # reports/leaderboard.csv and .html
     df, paths = export_leaderboard(target, top=5, csv="lb.csv")
 
@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import html as html_lib
 import math
-from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unisim import fsutil, tracking
-from unisim.lifecycle import registry as reg
+from unisim import fsutil
+from unisim import tracking as T
 from unisim.tracking import TrackingTarget
+from unisim.tracking.registry import aliases_of
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
+    from unisim.tracking.entities import Run
 
 COLUMNS = [
     "rank",
@@ -49,60 +48,27 @@ COLUMNS = [
 ]
 DEFAULT_CSV = "reports/leaderboard.csv"
 DEFAULT_HTML = "reports/leaderboard.html"
-PAGE = 1000
-ID_CHUNK = 100  # run ids per "run_id IN (...)" query
 
 
-def _paged(call: Any, **kwargs: Any) -> list[Any]:
-    out, token = [], None
-    while True:
-        page = call(page_token=token, **kwargs)
-        out.extend(page)
-        token = page.token
-        if not token:
-            return out
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _runs(client: MlflowClient, exp_ids: list[str], filter_string: str) -> list[Run]:
-    out: list[Run] = []
-    for ids in _chunks(exp_ids, ID_CHUNK):
-        out += _paged(
-            client.search_runs, experiment_ids=ids, filter_string=filter_string, max_results=PAGE
-        )
-    return out
-
-
-def _train_runs(client: MlflowClient, exp_ids: list[str], runs: list[Run]) -> dict[str, Run]:
+def _train_runs(store: T.Store, exp_ids: list[str], runs: list[Run]) -> dict[str, Run]:
     """Pipeline run id -> its train run (by the ``unisim.train_run`` tag, else by parent)."""
-    wanted = {r.info.run_id: r.data.tags.get(tracking.TAG_TRAIN_RUN) for r in runs}
-    ids = sorted({t for t in wanted.values() if t})
-    by_id: dict[str, Run] = {}
-    for chunk in _chunks(ids, ID_CHUNK):
-        quoted = ", ".join(f"'{i}'" for i in chunk)
-        for run in _runs(client, exp_ids, f"attributes.run_id IN ({quoted})"):
-            by_id[run.info.run_id] = run
+    wanted = {r.info.run_id: r.data.tags.get(T.TAG_TRAIN_RUN) for r in runs}
+    by_id = store.runs_by_id(exp_ids, [t for t in wanted.values() if t])
     out = {pid: by_id[tid] for pid, tid in wanted.items() if tid in by_id}
     if len(out) < len(wanted):  # older pipeline runs: find the child by its parent tag
-        for run in _runs(client, exp_ids, f"tags.`{tracking.TAG_KIND}` = 'train'"):
-            parent = run.data.tags.get(tracking.MLFLOW_PARENT_TAG)
+        for run in store.runs_of_kind(exp_ids, T.Kind.TRAIN):
+            parent = run.data.tags.get(T.MLFLOW_PARENT_TAG)
             if parent in wanted and parent not in out:
                 out[parent] = run
     return out
 
 
-def _registry(client: MlflowClient) -> dict[str, tuple[str, str, str]]:
+def _registry(store: T.Store) -> dict[str, tuple[str, str, str]]:
     """Run id -> (model name, version, aliases) of the version registered from it."""
-    aliases = {
-        m.name: reg.aliases_of(m) for m in _paged(client.search_registered_models, max_results=100)
-    }
+    aliases = {m.name: aliases_of(m) for m in store.registered_models()}
     out: dict[str, tuple[str, str, str]] = {}
-    for mv in _paged(client.search_model_versions, max_results=PAGE):
-        run_id = mv.tags.get(reg.VTAG_RUN) or mv.run_id
+    for mv in store.model_versions():
+        run_id = mv.tags.get(T.VTAG_RUN) or mv.run_id
         version = str(mv.version)
         names = ",".join(sorted(a for a, v in aliases.get(mv.name, {}).items() if v == version))
         current = out.get(run_id)
@@ -130,7 +96,7 @@ def _number(value: Any) -> float | None:
 
 
 def build_leaderboard(
-    client: MlflowClient, top: int | None = None, *, include_running: bool = False
+    store: T.Store, top: int | None = None, *, include_running: bool = False
 ) -> pd.DataFrame:
     """Gates-passed pipeline runs of every active experiment, best final_nrmse first.
 
@@ -138,25 +104,17 @@ def build_leaderboard(
     board before its own run closes).
     """
     import pandas as pd
-    from mlflow.entities import ViewType
 
-    exps = _paged(client.search_experiments, view_type=ViewType.ACTIVE_ONLY, max_results=PAGE)
-    names = {e.experiment_id: e.name for e in exps}
-    status = "" if include_running else " AND attributes.status = 'FINISHED'"
-    runs = _runs(
-        client,
-        list(names),
-        f"tags.`{tracking.TAG_KIND}` = 'pipeline' AND tags.`{tracking.TAG_GATES_PASSED}` = 'true'"
-        + status,
-    )
+    names = {e.experiment_id: e.name for e in store.active_experiments()}
+    runs = store.gated_pipeline_runs(list(names), running=include_running)
     keep = ("FINISHED", "RUNNING") if include_running else ("FINISHED",)
     runs = [
         r
         for r in runs
-        if r.info.status in keep and _number(r.data.metrics.get("final_nrmse")) is not None
+        if r.info.status in keep and _number(r.data.metrics.get(T.FINAL_NRMSE)) is not None
     ]
-    trains = _train_runs(client, list(names), runs) if runs else {}
-    registry = _registry(client) if runs else {}
+    trains = _train_runs(store, list(names), runs) if runs else {}
+    registry = _registry(store) if runs else {}
     rows = []
     for run in runs:
         rid = run.info.run_id
@@ -175,8 +133,8 @@ def build_leaderboard(
             {
                 "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
                 "run_id": rid,
-                "final_nrmse": _number(run.data.metrics["final_nrmse"]),
-                "one_step_nrmse": _number(_value(both, "one_step_nrmse")),
+                "final_nrmse": _number(run.data.metrics[T.FINAL_NRMSE]),
+                "one_step_nrmse": _number(_value(both, T.ONE_STEP_NRMSE)),
                 "gates": "passed",
                 "arch": _value(both, "model.name", "params"),
                 "latent_dim": _number(_value(both, "model.latent.dim", "params")),
@@ -228,12 +186,11 @@ def export_leaderboard(
     top: int | None = None,
     csv: str | Path | None = None,
     html: str | Path | None = None,
-    client: MlflowClient | None = None,
+    store: T.Store | None = None,
     include_running: bool = False,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Build the leaderboard from MLflow; rewrite the given CSV / HTML exports atomically."""
-    client = client or tracking.configure(target)
-    df = build_leaderboard(client, top=top, include_running=include_running)
+    df = build_leaderboard(store or T.connect(target), top=top, include_running=include_running)
     written = []
     if csv:
         with fsutil.atomic_path(csv, suffix=".csv") as tmp:
@@ -252,10 +209,10 @@ def write_leaderboard(
     html: str | Path | None = DEFAULT_HTML,
     *,
     top: int | None = None,
-    client: MlflowClient | None = None,
+    store: T.Store | None = None,
     include_running: bool = False,
 ) -> list[Path]:
     """Rewrite the leaderboard exports (default ``reports/leaderboard.{csv,html}``); their paths."""
     return export_leaderboard(
-        target, top=top, csv=csv, html=html, client=client, include_running=include_running
+        target, top=top, csv=csv, html=html, store=store, include_running=include_running
     )[1]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,13 +36,9 @@ def lock_path(target: TrackingTarget, base: Path | None = None) -> Path:
 
 
 def _timeout() -> float:
-    raw = os.environ.get(TIMEOUT_ENV)
-    if raw is None:
-        return DEFAULT_TIMEOUT_S
-    try:
-        return float(raw)
-    except ValueError:
-        raise UnisimError(f"{TIMEOUT_ENV}={raw!r}: expected seconds (a number)") from None
+    from unisim.settings import load_settings
+
+    return load_settings().lock_timeout_s
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ import yaml
 
 from unisim import fsutil
 from unisim.errors import ConfigError, UnisimError
-from unisim.lifecycle.experiments import EXPERIMENTS_DIR, sha256_file, validate_name
+from unisim.experiments.folders import EXPERIMENTS_DIR, sha256_file, validate_name
 
 log = logging.getLogger(__name__)
 

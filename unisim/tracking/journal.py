@@ -3,9 +3,9 @@
     journal = Journal(run_id, tracking_uri="http://127.0.0.1:5000")
     journal.append([Point("train/loss", 0.25, 1764400000000, 3)])
     upload(journal, client)              # -> (sent, skipped); idempotent
-    results = sync_journals()            # what `unisim sync` does for every journal
+    # unisim/tracking/sync.py: sync_journals(), what `unisim sync` does for every journal
 
-The MetricLogger (unisim/tracking.py) writes here when the tracking server cannot
+The MetricLogger (unisim/tracking/metrics.py) writes here when the tracking server cannot
 be reached, and replays the journal when it answers again; whatever is left when
 a run ends is uploaded later by ``unisim sync``. One file per run,
 ``<UNISIM_JOURNAL_DIR or ./mlruns/journal>/<run_id>.jsonl``, one JSON object a line:
@@ -30,11 +30,12 @@ import math
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from unisim.fsutil import atomic_path
+from unisim.tracking.store import redact_uri
+from unisim.tracking.transport import CHUNK, Point, send_points
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -42,31 +43,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOURNAL_DIR_ENV = "UNISIM_JOURNAL_DIR"
-UNSENT_TAG = "unisim.metrics_unsent"  # set on a run whose points wait in a journal
-CHUNK = 1000  # MLflow's log_batch limit on metrics
 _MAX_FLOAT = 1.7976931348623157e308  # SQL stores keep +-inf as +-max float
-
-
-class Point(NamedTuple):
-    """One metric point as MLflow stores it: (key, value, timestamp in ms, step)."""
-
-    key: str
-    value: float
-    timestamp: int
-    step: int
 
 
 def journal_dir(directory: str | Path | None = None) -> Path:
     """The journal folder: the argument, else $UNISIM_JOURNAL_DIR, else ./mlruns/journal."""
-    folder = directory or os.environ.get(JOURNAL_DIR_ENV) or Path.cwd() / "mlruns" / "journal"
+    from unisim.settings import load_settings
+
+    folder = directory or load_settings().journal_dir or Path.cwd() / "mlruns" / "journal"
     return Path(folder).resolve()
 
 
 def _strip_password(uri: str | None) -> str | None:
     if not uri:
         return uri
-    from unisim.server.settings import redact_uri
-
     redacted = redact_uri(uri)
     return redacted.replace(":***@", "@") if redacted != uri else uri
 
@@ -207,48 +197,6 @@ def _identity(key: str, value: float, timestamp: int, step: int) -> tuple[Any, .
     return (key, norm, int(timestamp), int(step))
 
 
-def is_outage(exc: BaseException) -> bool:
-    """True for errors worth retrying later (unreachable, 5xx, auth); False for bad input."""
-    from mlflow.exceptions import MlflowException
-
-    if isinstance(exc, MlflowException):
-        return exc.error_code != "INVALID_PARAMETER_VALUE"
-    return isinstance(exc, Exception)
-
-
-@contextlib.contextmanager
-def fail_fast_http(timeout_s: int = 10, max_retries: int = 1) -> Iterator[None]:
-    """Short MLflow HTTP timeout and few retries inside the block (defaults: 120 s, 7 retries).
-
-    MLflow reads these variables at each request, so this works per call; it changes the
-    process environment, so other threads' requests in the block get the same limits.
-    """
-    new = {
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s),
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-    }
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def send_points(client: MlflowClient, run_id: str, points: list[Point]) -> None:
-    """One ``log_batch`` (at most CHUNK points), synchronous."""
-    from mlflow.entities import Metric
-
-    metrics = [Metric(p.key, p.value, p.timestamp, p.step) for p in points]
-    client.log_batch(run_id, metrics=metrics, synchronous=True)
-
-
 def upload(journal: Journal, client: MlflowClient, lock_timeout: float = 10.0) -> tuple[int, int]:
     """Send the journal's points the server lacks; returns (sent, skipped as already there).
 
@@ -281,76 +229,3 @@ def upload(journal: Journal, client: MlflowClient, lock_timeout: float = 10.0) -
         if skipped and not sent:
             journal._rewrite(header, [], end)
     return sent, skipped
-
-
-def finish_run(journal: Journal, client: MlflowClient) -> str | None:
-    """Apply a recorded run end (status tag, terminal status) and clear the unsent tag."""
-    from unisim.tracking import STATUS_FAILED, STATUS_RUNNING, STATUS_SUCCESS, TAG_STATUS
-
-    with journal.locked():
-        header, points, end = journal.read()
-        run = client.get_run(journal.run_id)
-        if not points and UNSENT_TAG in run.data.tags:
-            client.delete_tag(journal.run_id, UNSENT_TAG)
-        if end is None:
-            return None
-        if run.data.tags.get(TAG_STATUS) in (None, STATUS_RUNNING):
-            label = STATUS_SUCCESS if end == "FINISHED" else STATUS_FAILED
-            client.set_tag(journal.run_id, TAG_STATUS, label)
-        if run.info.status == "RUNNING":
-            client.set_terminated(journal.run_id, end)
-        journal._rewrite(header, points, None)
-    return end
-
-
-# ---------------------------------------------------------------- unisim sync
-
-
-@dataclass
-class SyncResult:
-    run_id: str
-    uri: str | None
-    sent: int = 0
-    skipped: int = 0
-    ended: str | None = None
-    error: str | None = None  # one line; the journal is kept
-
-
-def list_journals(directory: str | Path | None = None) -> list[Journal]:
-    folder = journal_dir(directory)
-    return [Journal(p.stem, directory=folder) for p in sorted(folder.glob("*.jsonl"))]
-
-
-def sync_journals(
-    directory: str | Path | None = None,
-    tracking_uri: str | None = None,
-    run_id: str | None = None,
-) -> list[SyncResult]:
-    """Upload every journal (or one run's) to its server, exactly once.
-
-    ``tracking_uri`` overrides the URI recorded in the journals (a moved server, or
-    one whose URI held a password). A journal that fails stays for the next sync.
-    """
-    from unisim.tracking import configure, resolve_tracking
-
-    results = []
-    for journal in list_journals(directory):
-        if run_id and journal.run_id != run_id:
-            continue
-        header = journal.read()[0]
-        uri = tracking_uri or header.get("tracking_uri")
-        result = SyncResult(journal.run_id, uri)
-        results.append(result)
-        if not uri:
-            result.error = "no tracking URI recorded; pass --tracking-uri"
-            continue
-        try:
-            client = configure(resolve_tracking(uri))
-            with fail_fast_http(timeout_s=30, max_retries=2):
-                result.sent, result.skipped = upload(journal, client, lock_timeout=0)
-                result.ended = finish_run(journal, client)
-        except JournalBusy as exc:
-            result.error = f"{exc} (a live run or another sync); try again later"
-        except Exception as exc:
-            result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    return results

@@ -1,7 +1,7 @@
 """Find what a promotion is about: the candidate run, its model, its config and its folder.
 
-    run, folder = resolve_target(client, "experiments/2026-11-29-64dim-latent")
-    cand = gather(client, run, folder)       # train run, logged model, config.yaml, metrics
+    run, folder = resolve_target(store, "experiments/2026-11-29-64dim-latent")
+    cand = gather(store, run, folder)        # train run, logged model, config.yaml, metrics
 
 A TARGET is an experiment folder, an MLflow experiment name (with or without its
 ``YYYY-MM-DD-`` prefix) or a run id. An experiment stands for its best finished
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +22,9 @@ from unisim import tracking
 from unisim.errors import CheckFailed, UnisimError
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Experiment, Run
+    from unisim.tracking.entities import Experiment, Run
 
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 DATE_PREFIX_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-")
-MODEL_ARTIFACT = "model"  # TrackedRun.log_model's default name
 
 
 @dataclass
@@ -66,33 +62,15 @@ class Candidate:
         return None
 
 
-def _experiment(client: MlflowClient, name: str) -> Experiment | None:
-    exp = client.get_experiment_by_name(name)
-    return exp if exp is not None and exp.lifecycle_stage == "active" else None
-
-
-def best_run(client: MlflowClient, exp: Experiment) -> Run:
+def best_run(store: tracking.Store, exp: Experiment) -> Run:
     """Lowest final_nrmse among finished, gates-passed, non-archived pipeline runs."""
-    runs = client.search_runs(
-        [exp.experiment_id],
-        filter_string=(
-            f"tags.`{tracking.TAG_KIND}` = 'pipeline' AND attributes.status = 'FINISHED'"
-        ),
-        order_by=["metrics.final_nrmse ASC", "attributes.start_time DESC"],
-        max_results=5000,
-    )
-    if not runs:
+    finished = store.finished_pipeline_runs(exp.experiment_id)
+    if not finished:
         raise CheckFailed(f"experiment {exp.name!r}: no finished pipeline run to promote")
-    ok = [
-        r
-        for r in runs
-        if r.data.tags.get(tracking.TAG_GATES_PASSED) == "true"
-        and r.data.tags.get(tracking.TAG_STATUS) != tracking.STATUS_ARCHIVED
-        and "final_nrmse" in r.data.metrics
-    ]
+    ok = store.best_pipeline_runs(exp.experiment_id)
     if not ok:
         raise CheckFailed(
-            f"experiment {exp.name!r}: none of its {len(runs)} finished pipeline run(s) "
+            f"experiment {exp.name!r}: none of its {len(finished)} finished pipeline run(s) "
             f"passed its gates with a final_nrmse"
         )
     return ok[0]
@@ -107,84 +85,53 @@ def _folder_for(spec: str) -> Path | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def get_run(client: MlflowClient, run_id: str) -> Run:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise UnisimError(f"run {run_id}: not found in the tracking store") from None
-
-
 def resolve_target(
-    client: MlflowClient, spec: str | None, run_id: str | None = None
+    store: tracking.Store, spec: str | None, run_id: str | None = None
 ) -> tuple[Run, Path | None]:
     """TARGET (folder, experiment name or run id) and/or ``--run-id`` -> (run, folder)."""
     folder = Path(spec) if spec and Path(spec).is_dir() else None
     if run_id:
-        return get_run(client, run_id), folder
+        return store.get_run(run_id), folder
     if not spec:
         raise UnisimError("promote: give a TARGET (experiment folder, name or run id) or --run-id")
-    if folder is None and _experiment(client, spec) is None:
+    if folder is None and store.experiment_by_name(spec) is None:
         folder = _folder_for(spec)
     if folder is not None:
         name = folder.resolve().name
-        exp = _experiment(client, name)
+        exp = store.experiment_by_name(name)
         if exp is None:
             raise UnisimError(
                 f"{spec}: no MLflow experiment named {name!r} (run it first: "
                 f"unisim run {folder / 'config.yaml'})"
             )
-        return best_run(client, exp), folder
-    exp = _experiment(client, spec)
+        return best_run(store, exp), folder
+    exp = store.experiment_by_name(spec)
     if exp is not None:
-        return best_run(client, exp), None
-    if RUN_ID_RE.match(spec):
-        return get_run(client, spec), None
+        return best_run(store, exp), None
+    if tracking.RUN_ID_RE.match(spec):
+        return store.get_run(spec), None
     raise UnisimError(f"{spec}: not an experiment folder, an MLflow experiment or a run id")
 
 
-def _train_run(client: MlflowClient, run: Run) -> Run | None:
+def _train_run(store: tracking.Store, run: Run) -> Run | None:
     tags = run.data.tags
-    if tags.get(tracking.TAG_KIND) != "pipeline":
+    if tags.get(tracking.TAG_KIND) != tracking.Kind.PIPELINE:
         return run  # a standalone train run carries its own model
     if tags.get(tracking.TAG_TRAIN_RUN):
-        return get_run(client, tags[tracking.TAG_TRAIN_RUN])
-    children = client.search_runs(
-        [run.info.experiment_id],
-        filter_string=(
-            f"tags.`{tracking.MLFLOW_PARENT_TAG}` = '{run.info.run_id}' "
-            f"AND tags.`{tracking.TAG_KIND}` = 'train'"
-        ),
-        order_by=["attributes.start_time DESC"],
-        max_results=50,
-    )
+        return store.get_run(tags[tracking.TAG_TRAIN_RUN])
+    children = store.children(run.info.run_id, run.info.experiment_id, kind=tracking.Kind.TRAIN)
     return children[0] if children else None
 
 
-def _model_id(client: MlflowClient, train_run: Run | None) -> str | None:
-    if train_run is None:
-        return None
-    models = client.search_logged_models(
-        experiment_ids=[train_run.info.experiment_id],
-        filter_string=f"source_run_id = '{train_run.info.run_id}'",
-    )
-    named = [m for m in models if m.name == MODEL_ARTIFACT]
-    return max(named, key=lambda m: m.creation_timestamp).model_id if named else None
-
-
-def _config(client: MlflowClient, runs: list[Run]) -> tuple[str | None, dict | None, str | None]:
+def _config(store: tracking.Store, runs: list[Run]) -> tuple[str | None, dict | None, str | None]:
     """The first ``config.yaml`` artifact among ``runs``, parsed and validated."""
     from unisim.config import build_config
     from unisim.errors import ConfigError
 
     for run in runs:
-        names = {a.path for a in client.list_artifacts(run.info.run_id)}
-        if "config.yaml" not in names:
+        text = store.read_text(run.info.run_id, "config.yaml")
+        if text is None:
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
-            text = Path(local).read_text(encoding="utf-8")
         try:
             data = yaml.safe_load(text) or {}
             build_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
@@ -195,19 +142,19 @@ def _config(client: MlflowClient, runs: list[Run]) -> tuple[str | None, dict | N
     return None, None, f"no config.yaml artifact on run {ids}"
 
 
-def gather(client: MlflowClient, run: Run, folder: Path | None) -> Candidate:
+def gather(store: tracking.Store, run: Run, folder: Path | None) -> Candidate:
     """Everything about ``run`` that validation and promotion need (read-only)."""
-    train = _train_run(client, run)
+    train = _train_run(store, run)
     if folder is None and run.data.tags.get(tracking.TAG_EXPERIMENT_DIR):
         path = Path(run.data.tags[tracking.TAG_EXPERIMENT_DIR])
         folder = path if path.is_dir() else None
     runs = [run] + ([train] if train is not None and train is not run else [])
-    text, data, error = _config(client, runs)
+    text, data, error = _config(store, runs)
     return Candidate(
         run=run,
         train_run=train,
-        model_id=_model_id(client, train),
-        experiment=client.get_experiment(run.info.experiment_id).name,
+        model_id=store.logged_model_id(train),
+        experiment=store.experiment_name(run.info.experiment_id),
         folder=folder,
         config_text=text,
         config=data,

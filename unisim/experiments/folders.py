@@ -158,9 +158,8 @@ def new_experiment(
     )
 
     target = target or tracking.resolve_tracking()
-    client = tracking.configure(target)
-    exp_id = tracking.get_or_create_experiment(
-        client, full, target, {tracking.TAG_EXPERIMENT_DIR: rel}
+    exp_id = tracking.connect(target).get_or_create_experiment(
+        full, {tracking.TAG_EXPERIMENT_DIR: rel}
     )
 
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,6 @@ KEY_FIELDS = ("name", "nu", "grid_nx", "grid_nt", "model", "latent_dim", "latent
               "epochs", "lr", "batch_size", "gates")  # fmt: skip
 RUN_FIELDS = ("last_run_id", "last_experiment", "last_status", "last_final_nrmse",
               "last_gates_passed", "last_date", "last_match")  # fmt: skip
-ID_CHUNK = 100  # experiment ids per search_runs call
 
 
 @dataclass
@@ -214,15 +213,9 @@ def load_row(folder: str, path: Path) -> tuple[CatalogRow, Config | None]:
 # ---------------------------------------------------------------- last runs from MLflow
 
 
-def _store_missing(target: T.TrackingTarget) -> bool:
-    """A local SQLite store that does not exist yet: nothing to read, nothing to create."""
-    prefix = "sqlite:///"
-    return target.uri.startswith(prefix) and not Path(target.uri[len(prefix) :]).is_file()
-
-
 def _last_run(run: Any, names: dict[str, str], match: str) -> LastRun:
     tags, info = run.data.tags, run.info
-    nrmse = run.data.metrics.get("final_nrmse")
+    nrmse = run.data.metrics.get(T.FINAL_NRMSE)
     started = (
         datetime.fromtimestamp(info.start_time / 1000, timezone.utc) if info.start_time else None
     )
@@ -240,38 +233,14 @@ def _last_run(run: Any, names: dict[str, str], match: str) -> LastRun:
 class _RunFinder:
     """Newest pipeline runs by config hash and by experiment, with one search per question."""
 
-    def __init__(self, client: Any) -> None:
-        from mlflow.entities import ViewType
-
-        self.client = client
-        self.ids: dict[str, str] = {}  # experiment name -> id (active experiments)
-        token = None
-        while True:
-            page = client.search_experiments(
-                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-            )
-            self.ids.update({e.name: e.experiment_id for e in page})
-            token = page.token
-            if not token:
-                break
+    def __init__(self, store: T.Store) -> None:
+        self.store = store
+        self.ids = {e.name: e.experiment_id for e in store.active_experiments()}
         self.names = {v: k for k, v in self.ids.items()}
         self._by_hash: dict[str, Any] = {}
 
     def newest(self, exp_ids: list[str], cfg_hash: str | None) -> Any:
-        flt = f"tags.`{T.TAG_KIND}` = 'pipeline'"
-        if cfg_hash:
-            flt += f" and tags.`{T.TAG_CONFIG_HASH}` = '{cfg_hash}'"
-        best = None
-        for i in range(0, len(exp_ids), ID_CHUNK):
-            runs = self.client.search_runs(
-                exp_ids[i : i + ID_CHUNK],
-                flt,
-                order_by=["attributes.start_time DESC"],
-                max_results=1,
-            )
-            if runs and (best is None or runs[0].info.start_time > best.info.start_time):
-                best = runs[0]
-        return best
+        return self.store.newest_pipeline_run(exp_ids, cfg_hash)
 
     def last_run(self, row: CatalogRow, cfg: Config, path: Path) -> LastRun | None:
         own = experiment_name(path, cfg) if row.folder != "configs" else None
@@ -296,13 +265,11 @@ def _attach_runs(
     loaded: list[tuple[CatalogRow, Config | None, Path]], target: T.TrackingTarget
 ) -> str:
     """Fill ``row.last`` for the valid rows; returns the Catalog.mlflow note."""
-    if _store_missing(target):
+    if not target.exists:
         return f"{target.uri} (no store yet: no runs)"
-    from unisim.journal import fail_fast_http
-
     try:
-        with fail_fast_http(10, 1):  # a dead server costs seconds, not MLflow's minutes
-            finder = _RunFinder(T.configure(target))
+        with T.fail_fast_http(10, 1):  # a dead server costs seconds, not MLflow's minutes
+            finder = _RunFinder(T.connect(target))
             for row, cfg, path in loaded:
                 if cfg is not None:
                     row.last = finder.last_run(row, cfg, path)

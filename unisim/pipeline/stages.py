@@ -1,0 +1,204 @@
+"""The pipeline's stages: one function each, a shared context in, a ``StageOutcome`` out.
+
+    ctx = Context(cfg=cfg, config_path=path, overrides=[], store=store, parent=run, ...)
+    data_stage(ctx); train_stage(ctx); evaluate_stage(ctx, "val", "fast")
+
+A stage either runs its work in this process or, with ``options.isolate``, as
+``unisim train|evaluate ... --result-json F`` in a subprocess (a crash then marks
+that stage's run FAILED and the pipeline names the stage). Reuse: a finished train
+run with the same config and data hash, and a finished evaluation with the same
+evaluation key, are taken as they are unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from unisim import tracking as T
+from unisim.config import Config, config_hash, content_hash, to_dict
+from unisim.pipeline.outcome import StageFailed, StageOutcome
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How ``unisim run`` was asked to behave."""
+
+    force_train: bool = False
+    force_full_eval: bool = False
+    redo_eval: bool = False
+    strict_exit: bool = False
+    auto_promote: bool = False
+    isolate: bool = False
+
+
+@dataclass
+class Context:
+    """What every stage reads, and what earlier stages left for later ones."""
+
+    cfg: Config
+    config_path: str
+    overrides: list[str]
+    store: T.Store
+    parent: T.TrackedRun
+    experiment: str
+    options: Options
+    emit: Event
+    data_hash: str | None = None
+    train_run_id: str | None = None
+    outcomes: list[StageOutcome] = field(default_factory=list)
+
+    @property
+    def target(self) -> T.TrackingTarget:
+        return self.store.target
+
+
+def eval_key(cfg: Config, train_run_id: str, data_hash: str, stage: str) -> str:
+    """Identity of an evaluation: model, data, stage, and the evaluation/gate settings."""
+    data = to_dict(cfg)
+    return content_hash([train_run_id, data_hash, stage, data["evaluation"], data["gates"]])
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def run_isolated(stage: str, args: list[str], target: T.TrackingTarget) -> StageOutcome:
+    """Run ``unisim ARGS --result-json F`` as a subprocess; the outcome it wrote."""
+    with tempfile.TemporaryDirectory(prefix="unisim-stage-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "unisim", *args, "--result-json", str(out)]
+        cmd += ["--tracking-uri", target.uri]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": target.uri}
+        proc = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0 or not out.is_file():
+            lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+            reason = lines[-1] if lines else f"exit code {proc.returncode}"
+            raise StageFailed(stage, f"subprocess exited {proc.returncode}: {reason}")
+        return StageOutcome.read(out)
+
+
+def close_orphans(ctx: Context, stage: str) -> None:
+    """A killed stage subprocess leaves its run RUNNING: mark it FAILED."""
+    for run in ctx.store.children(ctx.parent.run_id, ctx.parent.experiment_id, running=True):
+        ctx.store.set_status(
+            run.info.run_id, T.Status.FAILED, reason=f"stage {stage} crashed", end="FAILED"
+        )
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def data_stage(ctx: Context) -> StageOutcome:
+    """Generate (or reuse the cached) dataset; a ``data`` child run records its lineage."""
+    from unisim.data import load_data
+
+    with T.start_run(
+        kind=T.Kind.DATA,
+        experiment=ctx.experiment,
+        target=ctx.target,
+        config_path=ctx.config_path,
+        parent_run_id=ctx.parent.run_id,
+        run_name="data",
+    ) as child:
+        splits = load_data(
+            ctx.cfg.data,
+            progress=lambda done, total: ctx.emit(
+                "progress", {"stage": "data", "done": done, "total": total}
+            ),
+        )
+        child.log_dataset(**splits.lineage())
+        child.log_params(
+            {
+                "n_train": str(len(splits.train)),
+                "n_val": str(len(splits.val)),
+                "n_test": str(len(splits.test)),
+                "shape": json.dumps(list(splits.train.shape[1:])),
+            }
+        )
+    ctx.data_hash = splits.data_hash
+    ctx.parent.set_tags({T.TAG_DATA_HASH: splits.data_hash})
+    return StageOutcome("data", run_id=child.run_id, detail=str(splits.path))
+
+
+def train_stage(ctx: Context) -> StageOutcome:
+    """Train, or reuse a finished train run with the same config and data hash."""
+    assert ctx.data_hash is not None
+    if not ctx.options.force_train:
+        done = ctx.store.find_train_run(
+            ctx.parent.experiment_id, config_hash(ctx.cfg), ctx.data_hash
+        )
+        if done is not None:
+            best = done.data.metrics.get(T.VAL_BEST_NRMSE)
+            return StageOutcome(
+                "train",
+                "reused",
+                run_id=done.info.run_id,
+                metrics={T.VAL_BEST_NRMSE: best} if best is not None else {},
+                detail="same config hash and data hash",
+            )
+    if ctx.options.isolate:
+        args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
+        for item in ctx.overrides:
+            args += ["--set", item]
+        return run_isolated("train", args, ctx.target)
+    from unisim.training import train_model
+
+    result = train_model(
+        ctx.cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id
+    )
+    return StageOutcome.from_train(result)
+
+
+def evaluate_stage(ctx: Context, split: str, stage: str) -> StageOutcome:
+    """Evaluate the trained model on ``split`` (fast: val, full: test) and gate it."""
+    assert ctx.train_run_id is not None and ctx.data_hash is not None
+    name = f"eval-{stage}"
+    key = eval_key(ctx.cfg, ctx.train_run_id, ctx.data_hash, stage)
+    done = (
+        None if ctx.options.redo_eval else ctx.store.find_evaluation(ctx.parent.experiment_id, key)
+    )
+    if done is not None:
+        report = ctx.store.read_json(done.info.run_id, "report.json") or {}
+        passed = done.data.tags.get(T.TAG_GATES_PASSED) == "true"
+        return StageOutcome(
+            name,
+            "reused",
+            run_id=done.info.run_id,
+            metrics=dict(done.data.metrics),
+            detail="gates passed" if passed else "gates FAILED",
+            gates_passed=passed,
+            gates=report.get("gates", []),
+            report=report,
+        )
+    if ctx.options.isolate:
+        args = ["evaluate", ctx.train_run_id, "--split", split, "--parent-run-id"]
+        args += [ctx.parent.run_id, "--eval-key", key]
+        if stage == T.Stage.FULL:  # as in process: persistence/FNO ratios on the full stage
+            args.append("--baselines")
+        args += ["--config", ctx.config_path]
+        for item in ctx.overrides:
+            args += ["--set", item]
+        return replace(run_isolated(name, args, ctx.target), name=name)
+    from unisim.evaluation import run_evaluation
+
+    result = run_evaluation(
+        ctx.train_run_id,
+        cfg=ctx.cfg,
+        config_path=ctx.config_path,
+        split=split,
+        stage=stage,
+        target=ctx.target,
+        parent_run_id=ctx.parent.run_id,
+        baseline_models=stage == T.Stage.FULL,
+        extra_tags={T.TAG_EVAL_KEY: key},
+    )
+    return StageOutcome.from_eval(name, result)

@@ -1,0 +1,278 @@
+"""Open runs: ``start_run`` gives a ``TrackedRun`` and closes it with the right status.
+
+    target = resolve_tracking()                   # --tracking-uri > env > profile > local
+    with start_run(kind=Kind.TRAIN, experiment="burgers", cfg=cfg, target=target) as run:
+        run.metrics.log({"train/loss": 0.1}, step=1)  # buffered, sent with log_batch
+        run.metrics.flush()                           # at epoch ends; also at exit
+        run.set_tags({...}); run.log_dict({...}, "report.json"); run.log_model(model, ...)
+
+A run ends FINISHED (``unisim.status=success`` unless the block set another
+status), FAILED (``unisim.failure_reason``) or KILLED (KeyboardInterrupt);
+buffered metric points are sent before it ends, whatever happened (or, when the
+server is unreachable, kept in the run's local journal for ``unisim sync``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unisim.errors import UnisimError
+from unisim.tracking.client import Store, connect
+from unisim.tracking.links import run_url
+from unisim.tracking.metrics import MetricLogger
+from unisim.tracking.provenance import experiment_dir_of, git_info, version_tags
+from unisim.tracking.schema import (
+    TAG_CONFIG_HASH,
+    TAG_DATA_HASH,
+    TAG_EXPERIMENT_DIR,
+    TAG_KIND,
+    TAG_METRICS_UNSENT,
+    TAG_PARENT_RUN,
+    TAG_STAGE,
+    TAG_STATUS,
+    Status,
+)
+from unisim.tracking.store import TrackingTarget, resolve_tracking
+from unisim.tracking.transport import MAX_BATCH_PARAMS, describe_error
+
+if TYPE_CHECKING:
+    from unisim.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class TrackedRun:
+    """An open MLflow run with the helpers unisim needs; made by ``start_run``."""
+
+    def __init__(self, store: Store, run_id: str, experiment_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.metrics = MetricLogger(store.client, run_id)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's tags as stored now."""
+        return dict(self.store.get_run(self.run_id).data.tags)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.store.set_tags(self.run_id, tags)
+
+    def delete_tag(self, key: str) -> None:
+        self.store.delete_tag(self.run_id, key)
+
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        self.store.set_status(self.run_id, status, reason=reason)
+
+    def log_params(self, params: dict[str, str]) -> None:
+        """Log params once; a param already logged with the same value is skipped."""
+        from mlflow.entities import Param
+
+        existing = self.store.get_run(self.run_id).data.params
+        changed = {k: v for k, v in params.items() if k in existing and existing[k] != str(v)}
+        if changed:
+            key = next(iter(changed))
+            raise UnisimError(
+                f"run {self.run_id}: param {key} already logged as {existing[key]!r} "
+                f"(got {changed[key]!r}); MLflow params cannot change"
+            )
+        items = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        for i in range(0, len(items), MAX_BATCH_PARAMS):
+            self.store.client.log_batch(self.run_id, params=items[i : i + MAX_BATCH_PARAMS])
+
+    def log_config(self, cfg: Config) -> None:
+        """Flattened params, the resolved ``config.yaml`` artifact and the config hash tag."""
+        from unisim.config import config_hash, flatten, to_yaml
+
+        self.log_params(flatten(cfg))
+        self.log_text(to_yaml(cfg), "config.yaml")
+        self.set_tags({TAG_CONFIG_HASH: config_hash(cfg)})
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.store.log_text(self.run_id, text, artifact_file)
+
+    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
+        self.store.log_dict(self.run_id, data, artifact_file)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.store.log_artifact(self.run_id, str(path), artifact_path)
+
+    def logged_steps(self, keys: tuple[str, ...]) -> dict[str, set[int]]:
+        """Steps already stored on the server for each metric key (resume)."""
+        return self.store.logged_steps(self.run_id, keys)
+
+    def log_dataset(
+        self, *, name: str, source: str, digest: str, context: str = "training"
+    ) -> None:
+        """Record a dataset as a run input (lineage): digest = data hash, source = file."""
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
+            warnings.simplefilter("ignore", UserWarning)
+            resolved = resolve_dataset_source(str(Path(source).resolve()))
+            dataset = MetaDataset(source=resolved, name=name, digest=digest)
+        tags = [InputTag(key="mlflow.data.context", value=context)]
+        self.store.client.log_inputs(
+            self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)]
+        )
+        self.set_tags({TAG_DATA_HASH: digest})
+
+    def log_model(
+        self,
+        model: Any,
+        *,
+        input_example: Any,
+        pip_requirements: list[str] | None = None,
+        name: str = "model",
+        serialization_format: str | None = None,
+    ) -> str:
+        """Log a torch model (signature from the example); returns its ``runs:/`` URI.
+
+        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2).
+        """
+        import mlflow
+        import mlflow.pytorch
+
+        reqs = pip_requirements if pip_requirements is not None else default_pip_requirements()
+        active = mlflow.active_run()
+        ctx = (
+            contextlib.nullcontext()
+            if active is not None and active.info.run_id == self.run_id
+            else _reactivate(self.run_id)
+        )
+        with ctx:
+            mlflow.pytorch.log_model(
+                model,
+                name=name,
+                input_example=input_example,
+                pip_requirements=reqs,
+                serialization_format=serialization_format,
+            )
+        return f"runs:/{self.run_id}/{name}"
+
+    def ui_url(self, target: TrackingTarget | None = None) -> str:
+        return run_url(target or self.store.target, self.experiment_id, self.run_id)
+
+
+@contextlib.contextmanager
+def _reactivate(run_id: str) -> Iterator[None]:
+    """Make ``run_id`` the fluent active run without ending it afterwards."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
+    try:
+        yield
+    finally:
+        fluent._active_run_stack.get().pop()  # leave the run RUNNING; our context ends it
+
+
+def default_pip_requirements() -> list[str]:
+    """Pinned requirements of a logged model (inferring them costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    for pkg in ("torch", "numpy", "mlflow"):
+        with contextlib.suppress(PackageNotFoundError):
+            reqs.append(f"{pkg}=={version(pkg).split('+')[0]}")
+    return reqs
+
+
+@contextlib.contextmanager
+def start_run(
+    *,
+    kind: str,
+    experiment: str,
+    target: TrackingTarget | None = None,
+    cfg: Config | None = None,
+    config_path: str | Path | None = None,
+    stage: str | None = None,
+    parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[TrackedRun]:
+    """Open (or resume) a run with the standard tags and close it with the right status.
+
+    Exit states: FINISHED (``unisim.status=success`` unless the block set another
+    status), FAILED on an exception (``unisim.failure_reason``), KILLED on
+    KeyboardInterrupt. Buffered metrics are flushed in every case.
+    """
+    import mlflow
+
+    store = connect(target or resolve_tracking())
+    exp_dir = experiment_dir_of(config_path)
+    exp_tags = {TAG_EXPERIMENT_DIR: exp_dir} if exp_dir else None
+    experiment_id = store.get_or_create_experiment(experiment, exp_tags)
+
+    std = {TAG_KIND: str(kind), TAG_STATUS: Status.RUNNING.value, **version_tags()}
+    std.update(git_info(Path(config_path).parent if config_path else None))
+    if stage:
+        std[TAG_STAGE] = str(stage)
+    if exp_dir:
+        std[TAG_EXPERIMENT_DIR] = exp_dir
+    if parent_run_id:
+        std[TAG_PARENT_RUN] = parent_run_id
+    if cfg is not None:
+        std.update(cfg.tracking.tags)
+    std.update(tags or {})
+
+    active = mlflow.active_run()
+    if resume_run_id:
+        mlflow.start_run(run_id=resume_run_id, nested=active is not None)
+    else:
+        mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            nested=active is not None,
+            parent_run_id=parent_run_id if active is None else None,
+        )
+    run_id = mlflow.active_run().info.run_id
+    run = TrackedRun(store, run_id, experiment_id)
+    run.set_tags(std)
+    if cfg is not None:
+        run.log_config(cfg)
+
+    status = "FINISHED"
+    try:
+        yield run
+    except KeyboardInterrupt:
+        status = "KILLED"
+        _mark_failed(run, "interrupted (KeyboardInterrupt)")
+        raise
+    except BaseException as exc:
+        status = "FAILED"
+        _mark_failed(run, describe_error(exc))
+        raise
+    finally:
+        # The server may be down: fail fast, never raise here, leave the rest to `unisim sync`.
+        with run.metrics.fail_fast():
+            unsent = run.metrics.close()  # unsent points stay in the run's journal
+            try:
+                try:
+                    if unsent:
+                        run.set_tags({TAG_METRICS_UNSENT: unsent})
+                    if status == "FINISHED":
+                        current = store.get_run(run_id).data.tags.get(TAG_STATUS)
+                        if current in (None, Status.RUNNING):
+                            store.set_status(run_id, Status.SUCCESS)
+                finally:
+                    mlflow.end_run(status)
+            except Exception as exc:
+                log.warning("run %s: could not record its end: %s", run_id, describe_error(exc))
+                run.metrics.defer_end(status)
+
+
+def _mark_failed(run: TrackedRun, reason: str) -> None:
+    try:
+        with run.metrics.fail_fast():  # the store itself may be down: do not stall for minutes
+            run.set_status(Status.FAILED, reason)
+    except Exception as exc:  # the store itself may be what failed
+        log.warning("could not tag run %s as failed: %s", run.run_id, exc)

@@ -1,0 +1,149 @@
+"""The run and tag schema shared by every unisim run (the contract in DESIGN.md).
+
+    from unisim.tracking.schema import Kind, Status, TAG_KIND, FINAL_NRMSE
+    tags = {TAG_KIND: Kind.TRAIN, TAG_STATUS: Status.RUNNING}
+
+Every tag name, metric key, run kind and lifecycle status lives here, once. Other
+modules import the constants; nobody spells ``"unisim.status"`` or
+``"final_nrmse"`` by hand. This module imports nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class _Str(str, Enum):
+    """A string enum whose value is what MLflow stores (``str(Kind.TRAIN) == "train"``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Kind(_Str):
+    """``unisim.kind``: what a run is."""
+
+    PIPELINE = "pipeline"
+    DATA = "data"
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+    SWEEP = "sweep"
+    TRIAL = "trial"
+
+
+class Status(_Str):
+    """``unisim.status``: a run's lifecycle label (MLflow's own state is separate)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    PROMOTED = "promoted"
+    ARCHIVED = "archived"
+
+
+class Stage(_Str):
+    """``unisim.stage`` of an evaluation: fast (validation) or full (test)."""
+
+    FAST = "fast"
+    FULL = "full"
+
+
+# ---------------------------------------------------------------- run tags
+TAG_KIND = "unisim.kind"
+TAG_STAGE = "unisim.stage"
+TAG_STATUS = "unisim.status"
+TAG_FINAL_STATUS = "unisim.final_status"  # the status before archiving
+TAG_GATES_PASSED = "unisim.gates_passed"  # true | false
+TAG_EXPERIMENT_DIR = "unisim.experiment_dir"  # repo-relative experiments/NAME
+TAG_CONFIG_HASH = "unisim.config_hash"  # seed, data, model, training
+TAG_DATA_HASH = "unisim.data_hash"
+TAG_GIT_COMMIT = "unisim.git_commit"
+TAG_GIT_DIRTY = "unisim.git_dirty"
+TAG_PARENT_RUN = "unisim.parent_run"
+TAG_FAILURE_REASON = "unisim.failure_reason"
+TAG_MODEL_VERSION = "unisim.model_version"  # set by promote
+TAG_MODEL_NAME = "unisim.model_name"
+TAG_EVALUATED_RUN = "unisim.evaluated_run"  # on an evaluate run: the train run
+TAG_MODEL_SOURCE = "unisim.model_source"  # on an evaluate run: what the user passed
+TAG_SPLIT = "unisim.split"  # on an evaluate run
+TAG_TRAIN_RUN = "unisim.train_run"  # on a pipeline run: its train child (maybe reused)
+TAG_EVAL_KEY = "unisim.eval_key"  # on an evaluate run: model, data, stage, settings
+TAG_METRICS_UNSENT = "unisim.metrics_unsent"  # points waiting in the local journal
+TAG_N_PARAMS = "unisim.n_params"
+TAG_STOP_REASON = "unisim.stop_reason"  # completed | early_stopping | time_budget
+TAG_BEST_EPOCH = "unisim.best_epoch"
+TAG_WORLD_SIZE = "unisim.world_size"  # training processes (torchrun workers)
+TAG_DPH = "unisim.dph"  # rented-instance price, USD per hour (for cost_usd)
+TAG_ARCHIVED_AT = "unisim.archived_at"  # experiment tag
+TAG_GATE_PREFIX = "unisim.gate"  # unisim.gate.<metric>.<check> = pass | fail | provisional
+VERSION_TAG_PREFIX = "unisim."  # unisim.<package>_version
+MLFLOW_PARENT_TAG = "mlflow.parentRunId"
+MLFLOW_RUN_NAME_TAG = "mlflow.runName"
+
+# The old module-level names, kept so `tracking.STATUS_SUCCESS` and friends still work.
+STATUS_RUNNING, STATUS_SUCCESS, STATUS_FAILED = "running", "success", "failed"
+STATUS_PROMOTED, STATUS_ARCHIVED = "promoted", "archived"
+
+
+def gate_tag(metric: str, check: str) -> str:
+    """``unisim.gate.final_nrmse.threshold``: one tag per gate row."""
+    return f"{TAG_GATE_PREFIX}.{metric}.{check}"
+
+
+# ---------------------------------------------------------------- metric keys
+FINAL_NRMSE = "final_nrmse"  # the headline: rollout nRMSE on the test split
+ONE_STEP_NRMSE = "one_step_nrmse"
+CONSERVATION_GAP = "conservation_gap"
+ENERGY_VIOLATION = "energy_violation"
+WALL_CLOCK_S = "wall_clock_s"
+COST_USD = "cost_usd"
+N_PARAMS = "n_params"  # a param on train runs
+TRAIN_LOSS = "train/loss"
+VAL_NRMSE = "val/nrmse"  # per epoch, step = epoch
+VAL_BEST_NRMSE = "val/best_nrmse"  # once, at the end of training
+ROLLOUT_CURVE = "rollout/nrmse"  # per rollout step, step 1 = first predicted frame
+ONE_STEP_CURVE = "one_step/nrmse"
+HEADLINE_METRICS = (FINAL_NRMSE, ONE_STEP_NRMSE, CONSERVATION_GAP, ENERGY_VIOLATION)
+
+
+def split_metric(split: str, key: str) -> str:
+    """The name of an evaluation metric on the train run: ``final_nrmse`` on test,
+    ``val/final_nrmse`` on val, so a validation figure is never mistaken for the headline."""
+    return key if split == "test" else f"{split}/{key}"
+
+
+def stage_seconds(stage: str) -> str:
+    """``stage/train_s``: a pipeline stage's wall time, on the pipeline run."""
+    return f"stage/{stage}_s"
+
+
+# ---------------------------------------------------------------- the registry
+ALIAS_CHAMPION = "champion"
+ALIAS_PREVIOUS = "previous-champion"
+STAGE_PRODUCTION = "Production"  # legacy stage, set on request
+TAG_CHAMPION_HISTORY = "unisim.champion_history"  # registered-model tag: "1,3,5", oldest first
+VTAG_RUN = "unisim.run_id"  # the promoted (pipeline) run
+VTAG_TRAIN_RUN = "unisim.train_run"  # the run that logged the model
+VTAG_EXPERIMENT = "unisim.experiment"
+VTAG_FINAL_NRMSE = "unisim.final_nrmse"
+VTAG_ONE_STEP_NRMSE = "unisim.one_step_nrmse"
+VTAG_CONFIG_HASH = TAG_CONFIG_HASH
+VTAG_DATA_HASH = TAG_DATA_HASH
+VTAG_GATES_PASSED = TAG_GATES_PASSED
+VTAG_PROMOTED_AT = "unisim.promoted_at"
+VTAG_PROMOTED_BY = "unisim.promoted_by"  # cli | auto
+VTAG_PRODUCTION_CONFIG = "unisim.production_config"  # configs/train_<name>.yaml it wrote
+
+# The champion's metrics, cached on its model version per data and trajectory selection.
+CACHE_PREFIX = "unisim.eval_cache"
+CACHE_VERSION = "v1"  # bump when a metric definition changes: old cache entries are ignored
+
+
+def champion_cache_tag(selection_key: str, data_hash: str) -> str:
+    """``unisim.eval_cache.v1.test.s1.mall.<data hash>``: one cached evaluation."""
+    return f"{CACHE_PREFIX}.{CACHE_VERSION}.{selection_key}.{data_hash}"
+
+
+def champion_cache_prefix(split: str) -> str:
+    """The cache tags of every evaluation of one split start with this."""
+    return f"{CACHE_PREFIX}.{CACHE_VERSION}.{split}."

@@ -1,0 +1,91 @@
+"""``unisim sync``: upload the journals runs left behind and record the ends they missed.
+
+    results = sync_journals()                      # every journal under ./mlruns/journal
+    results = sync_journals(run_id="ab12...", tracking_uri="http://host:5000")
+    finish_run(journal, store)                     # apply one journal's recorded run end
+
+A journal (journal.py) holds the metric points a run could not send and, when the
+server was down at the end, the status the run ended with. Sync is exactly once:
+``upload`` skips points the server already has, and ``finish_run`` writes a status
+only over ``running``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from unisim.tracking.client import Store, connect
+from unisim.tracking.journal import Journal, JournalBusy, journal_dir, upload
+from unisim.tracking.schema import TAG_FAILURE_REASON, TAG_METRICS_UNSENT, TAG_STATUS, Status
+from unisim.tracking.store import resolve_tracking
+from unisim.tracking.transport import fail_fast_http
+
+
+def finish_run(journal: Journal, store: Store) -> str | None:
+    """Apply a recorded run end (status tag, terminal status) and clear the unsent tag."""
+    with journal.locked():
+        header, points, end = journal.read()
+        run = store.get_run(journal.run_id)
+        if not points and TAG_METRICS_UNSENT in run.data.tags:
+            store.delete_tag(journal.run_id, TAG_METRICS_UNSENT)
+        if end is None:
+            return None
+        if run.data.tags.get(TAG_STATUS) in (None, Status.RUNNING):
+            if end == "FINISHED":
+                store.set_status(journal.run_id, Status.SUCCESS)
+            else:
+                reason = run.data.tags.get(TAG_FAILURE_REASON) or f"ended {end} (recorded by sync)"
+                store.set_status(journal.run_id, Status.FAILED, reason=reason)
+        if run.info.status == "RUNNING":
+            store.end_run(journal.run_id, end)
+        journal._rewrite(header, points, None)
+    return end
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    uri: str | None
+    sent: int = 0
+    skipped: int = 0
+    ended: str | None = None
+    error: str | None = None  # one line; the journal is kept
+
+
+def list_journals(directory: str | Path | None = None) -> list[Journal]:
+    folder = journal_dir(directory)
+    return [Journal(p.stem, directory=folder) for p in sorted(folder.glob("*.jsonl"))]
+
+
+def sync_journals(
+    directory: str | Path | None = None,
+    tracking_uri: str | None = None,
+    run_id: str | None = None,
+) -> list[SyncResult]:
+    """Upload every journal (or one run's) to its server, exactly once.
+
+    ``tracking_uri`` overrides the URI recorded in the journals (a moved server, or
+    one whose URI held a password). A journal that fails stays for the next sync.
+    """
+    results = []
+    for journal in list_journals(directory):
+        if run_id and journal.run_id != run_id:
+            continue
+        header = journal.read()[0]
+        uri = tracking_uri or header.get("tracking_uri")
+        result = SyncResult(journal.run_id, uri)
+        results.append(result)
+        if not uri:
+            result.error = "no tracking URI recorded; pass --tracking-uri"
+            continue
+        try:
+            store = connect(resolve_tracking(uri))
+            with fail_fast_http(timeout_s=30, max_retries=2):
+                result.sent, result.skipped = upload(journal, store.client, lock_timeout=0)
+                result.ended = finish_run(journal, store)
+        except JournalBusy as exc:
+            result.error = f"{exc} (a live run or another sync); try again later"
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    return results
