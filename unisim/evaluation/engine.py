@@ -34,6 +34,7 @@ from unisim.evaluation.rollout import (
     predict_rollout,
 )
 from unisim.evaluation.sources import LoadedModel, model_grid
+from unisim.evaluation.statistics import worst_fraction_mean
 
 # Metric names a gate may use; ratio_to_* appear when the baseline was evaluated.
 ROLLOUT_KEYS = ("nrmse", "rmse", "crmse", "max_error", "frmse_low", "frmse_mid", "frmse_high")
@@ -48,8 +49,10 @@ PHYSICS_KEYS = (
     "nonfinite_fraction",
 )
 RATIO_KEYS = ("ratio_to_persistence", "ratio_to_champion", "ratio_to_fno")
+WORST_DECILE = "worst_decile_nrmse"  # mean rollout nRMSE of the worst 10% of trajectories
 KNOWN_METRICS = (
     "final_nrmse",
+    WORST_DECILE,
     *(k for k in ROLLOUT_KEYS if k != "nrmse"),
     *(f"one_step_{k}" for k in ROLLOUT_KEYS),
     *PHYSICS_KEYS,
@@ -65,6 +68,8 @@ class Scores:
     rollout_curve: np.ndarray  # (nt - context,) nRMSE per rollout step
     one_step_curve: np.ndarray  # (nt - context,) one-step nRMSE per step
     rollout: np.ndarray | None = field(default=None, repr=False)  # (N, nt - context, X)
+    # (N,) rollout nRMSE of each trajectory (its mean is final_nrmse): paired tests, intervals
+    per_trajectory: np.ndarray | None = field(default=None, repr=False)
 
 
 def score_predictions(
@@ -78,6 +83,8 @@ def score_predictions(
         )
     out = M.error_metrics(rollout, target)
     out["final_nrmse"] = out.pop("nrmse")
+    per_trajectory = M.nrmse_per_sample(rollout, target)
+    out[WORST_DECILE] = worst_fraction_mean(per_trajectory, 0.1)
     out.update(M.error_metrics(one_step, target, prefix="one_step_"))
     out.update(physics_metrics(rollout, np.asarray(traj)[:, context - 1]))
     return Scores(
@@ -85,6 +92,7 @@ def score_predictions(
         rollout_curve=M.nrmse_per_step(rollout, target),
         one_step_curve=M.nrmse_per_step(one_step, target),
         rollout=rollout,
+        per_trajectory=per_trajectory,
     )
 
 
