@@ -22,7 +22,7 @@ _EXPORTS = {
     "all_passed": "unisim.evaluation.gates",
     "find_champion": "unisim.evaluation.champion",
     "CHAMPION_ALIAS": "unisim.evaluation.champion",
-    "KNOWN_METRICS": "unisim.evaluation.engine",
+    "KNOWN_METRICS": "unisim.evaluation.names",
     "evaluate_model": "unisim.evaluation.engine",
     "evaluate_persistence": "unisim.evaluation.engine",
     "score_predictions": "unisim.evaluation.engine",
