@@ -70,7 +70,7 @@ def run_config(client: MlflowClient, run_id: str) -> Config | None:
     """The resolved ``config.yaml`` a training run logged (None if it has none)."""
     import mlflow.artifacts
 
-    from unisim.config import build_config
+    from unisim.config import build_stored_config
 
     names = {f.path for f in client.list_artifacts(run_id)}
     if "config.yaml" not in names:
@@ -80,7 +80,7 @@ def run_config(client: MlflowClient, run_id: str) -> Config | None:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError:
         raise ConfigError(f"runs:/{run_id}/config.yaml: invalid YAML") from None
-    return build_config(data, source=f"runs:/{run_id}/config.yaml")
+    return build_stored_config(data, source=f"runs:/{run_id}/config.yaml")
 
 
 def get_run(client: MlflowClient, run_id: str) -> Any:

@@ -175,7 +175,7 @@ def _model_id(client: MlflowClient, train_run: Run | None) -> str | None:
 
 def _config(client: MlflowClient, runs: list[Run]) -> tuple[str | None, dict | None, str | None]:
     """The first ``config.yaml`` artifact among ``runs``, parsed and validated."""
-    from unisim.config import build_config
+    from unisim.config import build_stored_config, dropped_sections, to_yaml
     from unisim.errors import ConfigError
 
     for run in runs:
@@ -187,9 +187,11 @@ def _config(client: MlflowClient, runs: list[Run]) -> tuple[str | None, dict | N
             text = Path(local).read_text(encoding="utf-8")
         try:
             data = yaml.safe_load(text) or {}
-            build_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
+            cfg = build_stored_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
         except (yaml.YAMLError, ConfigError, AttributeError) as exc:
             return text, None, str(exc).splitlines()[0]
+        if dropped_sections(data):  # older unisim stored every architecture's section
+            text = to_yaml(cfg)  # promotion writes what load_config accepts today
         return text, data, None
     ids = ", ".join(r.info.run_id for r in runs)
     return None, None, f"no config.yaml artifact on run {ids}"

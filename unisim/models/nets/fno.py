@@ -1,7 +1,9 @@
 """A compact 1D Fourier Neural Operator baseline (Li et al. 2021; PDEBench's FNO1d shape).
 
-    model = build_model(cfg)          # cfg.model.name == "fno"; cfg.model.fno.{modes,width,layers}
+    model = FNO1d(context=1, nx=128, nu=0.01, modes=16, width=48, layers=4)
     nxt = model(u)                    # (B, C, X) -> (B, X)
+
+Built by ``unisim.models.fno`` (its config ``model.fno`` and builder) for ``model.name: fno``.
 
 Lifting (1x1 conv of the context frames, the grid coordinate and log-nu) to
 ``width`` channels, ``layers`` Fourier layers (spectral convolution on the lowest
@@ -14,9 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unisim.config import Config
-from unisim.models import register
-from unisim.models.base import Surrogate
+from unisim.models.nets.base import Surrogate
 
 
 class SpectralConv1d(nn.Module):
@@ -80,17 +80,3 @@ class FNO1d(Surrogate):
             if i < last:
                 h = self.act(h)
         return u[:, -1] + self.project(h)[:, 0]
-
-
-@register("fno")
-def build_fno(cfg: Config) -> FNO1d:
-    f = cfg.model.fno
-    return FNO1d(
-        context=cfg.model.context,
-        nx=cfg.data.nx // cfg.data.downsample_x,
-        nu=cfg.data.nu,
-        modes=f.modes,
-        width=f.width,
-        layers=f.layers,
-        condition_nu=cfg.model.condition_nu,
-    )

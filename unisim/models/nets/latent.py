@@ -1,6 +1,6 @@
 """The latent surrogate (the "Universal Simulator" shape): encode -> advance -> decode.
 
-    model = build_model(cfg)                   # cfg.model.name == "latent"
+    model = LatentSurrogate(context=1, nx=128, nu=0.01, dim=16, tokens=32)
     nxt = model(u)                             # (B, C, X) -> (B, X)
     z = model.encode(u, nu)                    # (B, tokens, dim)
     recon = model.reconstruct(u)               # (B, X) ~ u[:, -1], for the reconstruction loss
@@ -22,6 +22,9 @@ The prediction is an increment in physical space: ``u_last + D(z') - D(z)``.
 Subtracting the decoded current state cancels the decoder's own reconstruction
 bias, so an imperfect autoencoder still yields a consistent time step, and a
 fresh model starts close to persistence (the residual branch is zero-initialised).
+
+Built by ``unisim.models.latent`` (its config ``model.latent`` and builder) for
+``model.name: latent``.
 """
 
 from __future__ import annotations
@@ -29,10 +32,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unisim.config import Config
-from unisim.models import register
-from unisim.models.base import Surrogate, circular_conv, init_zero
-from unisim.models.fno import SpectralConv1d
+from unisim.models.nets.base import Surrogate, circular_conv, init_zero
+from unisim.models.nets.fno import SpectralConv1d
 
 
 class TransformerProcessor(nn.Module):
@@ -202,22 +203,3 @@ class LatentSurrogate(Surrogate):
         both = self.decode(torch.cat([z_next, z], dim=0))  # one decoder pass for both states
         d_next, d_now = both.chunk(2, dim=0)
         return u[:, -1] + d_next - d_now
-
-
-@register("latent")
-def build_latent(cfg: Config) -> LatentSurrogate:
-    m, lat = cfg.model, cfg.model.latent
-    return LatentSurrogate(
-        context=m.context,
-        nx=cfg.data.nx // cfg.data.downsample_x,
-        nu=cfg.data.nu,
-        dim=lat.dim,
-        tokens=lat.tokens,
-        processor=lat.processor,
-        layers=lat.layers,
-        heads=lat.heads,
-        hidden=lat.hidden,
-        ffn=lat.ffn,
-        width=lat.width,
-        condition_nu=m.condition_nu,
-    )
