@@ -73,4 +73,5 @@ def available_memory() -> int:
 
 
 def gib(n: int) -> str:
-    return f"{n / GIB:,.1f} GiB"
+    """Bytes for a message: ``19,550.3 GiB``, ``6 MiB``."""
+    return f"{n / GIB:,.1f} GiB" if n >= GIB else f"{n / 2**20:,.0f} MiB"
