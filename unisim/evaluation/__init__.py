@@ -5,7 +5,8 @@
     result.metrics["final_nrmse"], result.gates_passed, result.report
 
 Pure parts (no MLflow): ``metrics``, ``physics``, ``gates``, ``report``,
-``plots``, ``rollout``, ``engine``. MLflow-facing parts: ``sources`` (what to
+``plots``, ``rollout``, ``engine``; ``names`` (the metric names, a torch-free leaf
+that the config checks gates against). MLflow-facing parts: ``sources`` (what to
 load), ``champion`` (registry baseline + cache), ``baselines``, ``api``.
 Names below are imported on first use, so ``import unisim.evaluation`` stays light.
 """
