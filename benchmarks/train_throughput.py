@@ -29,6 +29,9 @@ from pathlib import Path
 def _config(args: argparse.Namespace):
     from unisim.config import build_config
 
+    model = {"name": args.model}
+    if args.model == "latent":  # a config holds only its own architecture's section
+        model["latent"] = {"tokens": args.nx // 4}
     return build_config(
         {
             "seed": 0,
@@ -42,7 +45,7 @@ def _config(args: argparse.Namespace):
                 "n_test": 1,
                 "cache_dir": str(args.tmp / "cache"),
             },
-            "model": {"name": args.model, "latent": {"tokens": args.nx // 4}},
+            "model": model,
             "training": {
                 "epochs": args.epochs + 1,
                 "batch_size": args.batch_size,

@@ -202,13 +202,13 @@ def test_gates_summary_names_every_check():
         {
             "metrics": [
                 {"metric": "ratio_to_fno", "threshold": 0.8, "stages": ["full"]},
-                {"metric": "score", "greater_is_better": True, "min_absolute_change": 0.1},
+                {"metric": "crmse", "greater_is_better": True, "min_absolute_change": 0.1},
             ],
             "physics": {"max_energy_violation": None, "allow_nonfinite": True},
         }
     )
     assert gates_summary(gates) == (
-        "ratio_to_fno <=0.8 (full); score champ+0.1; physics cons<=0.05"
+        "ratio_to_fno <=0.8 (full); crmse champ+0.1; physics cons<=0.05"
     )
 
 

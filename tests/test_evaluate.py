@@ -42,7 +42,10 @@ def tiny_cfg(**sections):
 
     data = json.loads(json.dumps(TINY))
     for key, value in sections.items():
-        data[key] = {**data.get(key, {}), **value}
+        base = data.get(key, {})
+        if key == "model" and value.get("name", base["name"]) != base["name"]:
+            base = {}  # another architecture: a config holds only its own section
+        data[key] = {**base, **value}
     return build_config(data)
 
 

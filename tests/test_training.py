@@ -37,6 +37,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+TINY_MODEL = {  # each architecture's own section
+    "latent": {"latent": {"tokens": 8, "dim": 8, "hidden": 16, "heads": 2}},
+    "fno": {"fno": {"modes": 8, "width": 8, "layers": 2}},
+}
+
+
 def tiny_cfg(name: str = "latent", **training):
     return build_config(
         {
@@ -50,11 +56,7 @@ def tiny_cfg(name: str = "latent", **training):
                 "n_val": 2,
                 "n_test": 2,
             },
-            "model": {
-                "name": name,
-                "latent": {"tokens": 8, "dim": 8, "hidden": 16, "heads": 2},
-                "fno": {"modes": 8, "width": 8, "layers": 2},
-            },
+            "model": {"name": name, **TINY_MODEL.get(name, {})},
             "training": {
                 "epochs": EPOCHS,
                 "batch_size": 8,

@@ -154,7 +154,7 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Keys whose resolved values differ between two configs (includes and overrides applied)."""
-    from unisim.reports.catalog import diff_configs
+    from unisim.config import diff_configs
 
     d = diff_configs(a, b, set_, set_a, set_b)
     if as_json:

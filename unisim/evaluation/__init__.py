@@ -5,7 +5,8 @@
     result.metrics["final_nrmse"], result.gates_passed, result.report
 
 Pure parts (no MLflow): ``metrics``, ``physics``, ``gates``, ``report``,
-``plots``, ``rollout``, ``engine``. MLflow-facing parts: ``sources`` (what to
+``plots``, ``rollout``, ``engine``; ``names`` (the metric names, a torch-free leaf
+that the config checks gates against). MLflow-facing parts: ``sources`` (what to
 load), ``champion`` (registry baseline + cache), ``baselines``, ``api``.
 Names below are imported on first use, so ``import unisim.evaluation`` stays light.
 """
@@ -22,7 +23,7 @@ _EXPORTS = {
     "all_passed": "unisim.evaluation.gates",
     "find_champion": "unisim.evaluation.champion",
     "CHAMPION_ALIAS": "unisim.evaluation.champion",
-    "KNOWN_METRICS": "unisim.evaluation.engine",
+    "KNOWN_METRICS": "unisim.evaluation.names",
     "evaluate_model": "unisim.evaluation.engine",
     "evaluate_persistence": "unisim.evaluation.engine",
     "score_predictions": "unisim.evaluation.engine",

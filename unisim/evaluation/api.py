@@ -85,7 +85,11 @@ class EvalResult:
 
 
 def check_gate_metrics(cfg: Config) -> None:
-    """Every metric a gate names must be one evaluation produces (typos fail at once)."""
+    """Every metric a gate names must be one evaluation produces (typos fail at once).
+
+    ``load_config`` checks this already; a stored config (``build_stored_config``) may
+    name a metric evaluation no longer produces, and is caught here.
+    """
     for i, gate in enumerate(cfg.gates.metrics):
         if gate.metric not in KNOWN_METRICS:
             known = ", ".join(KNOWN_METRICS)

@@ -25,6 +25,13 @@ import numpy as np
 
 from unisim.errors import UnisimError
 from unisim.evaluation import metrics as M
+from unisim.evaluation.names import (  # noqa: F401  (re-exported: their home until names.py)
+    KNOWN_METRICS,
+    PHYSICS_KEYS,
+    RATIO_KEYS,
+    ROLLOUT_KEYS,
+    WORST_DECILE,
+)
 from unisim.evaluation.physics import physics_metrics
 from unisim.evaluation.rollout import (
     Stepper,
@@ -35,29 +42,6 @@ from unisim.evaluation.rollout import (
 )
 from unisim.evaluation.sources import LoadedModel, model_grid
 from unisim.evaluation.statistics import worst_fraction_mean
-
-# Metric names a gate may use; ratio_to_* appear when the baseline was evaluated.
-ROLLOUT_KEYS = ("nrmse", "rmse", "crmse", "max_error", "frmse_low", "frmse_mid", "frmse_high")
-PHYSICS_KEYS = (
-    "conservation_gap",
-    "conservation_gap_max",
-    "energy_violation",
-    "energy_violation_max",
-    "energy_increase_count",
-    "energy_increase_fraction",
-    "nonfinite",
-    "nonfinite_fraction",
-)
-RATIO_KEYS = ("ratio_to_persistence", "ratio_to_champion", "ratio_to_fno")
-WORST_DECILE = "worst_decile_nrmse"  # mean rollout nRMSE of the worst 10% of trajectories
-KNOWN_METRICS = (
-    "final_nrmse",
-    WORST_DECILE,
-    *(k for k in ROLLOUT_KEYS if k != "nrmse"),
-    *(f"one_step_{k}" for k in ROLLOUT_KEYS),
-    *PHYSICS_KEYS,
-    *RATIO_KEYS,
-)
 
 
 @dataclass

@@ -63,7 +63,7 @@ def _short(exc: BaseException) -> str:
 
 def run_config(store: T.Store, run_id: str) -> Config | None:
     """The resolved ``config.yaml`` a training run logged (None if it has none)."""
-    from unisim.config import build_config
+    from unisim.config import build_stored_config
 
     text = store.read_text(run_id, "config.yaml")
     if text is None:
@@ -72,7 +72,7 @@ def run_config(store: T.Store, run_id: str) -> Config | None:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError:
         raise ConfigError(f"runs:/{run_id}/config.yaml: invalid YAML") from None
-    return build_config(data, source=f"runs:/{run_id}/config.yaml")
+    return build_stored_config(data, source=f"runs:/{run_id}/config.yaml")
 
 
 def _from_run(

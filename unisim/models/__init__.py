@@ -1,4 +1,4 @@
-"""Surrogate models: a registry (name -> builder) chosen by ``model.name`` in the config.
+"""Surrogate models: one module per architecture, chosen by ``model.name`` in the config.
 
     from unisim.models import build_model, MODEL_REGISTRY, rollout
     model = build_model(cfg)               # latent | fno | persistence
@@ -9,10 +9,25 @@ Every model has the same call signature ``model(u, nu=None)``: ``u`` holds the
 last ``context`` stored time steps, ``nu`` is a (B,) tensor of viscosities or
 None (the config's ``data.nu``, stored in the model as a buffer). Models never
 import mlflow; they are plain ``nn.Module`` objects.
+
+Adding an architecture: one spec module here, ``unisim/models/NAME.py``, with its
+config (a ``unisim.config.base.ModelSpec`` subclass with ``name: Literal["NAME"]`` and
+its own section, e.g. ``NAME: NAMEConfig``) and a builder decorated with
+``@register(NAMEModelConfig)``, plus its network in ``unisim/models/nets/NAME.py``. No
+config code changes: the ``model`` section of the config is a union of every spec.
+
+Discovery: ``load_architectures()`` imports every module directly in this package
+(``pkgutil.iter_modules``; sub-packages such as ``nets`` and names starting with ``_``
+are skipped) and each one's ``@register`` calls fill the registry. ``unisim.config``
+does this once, when its schema is first used. So modules directly in
+``unisim/models/`` must not import torch at module level (the builder imports the
+network lazily); a test holds every registered architecture to that.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +38,47 @@ if TYPE_CHECKING:
     from torch import nn
 
     from unisim.config import Config
+    from unisim.config.base import ModelSpec
 
-# name -> builder(cfg) -> nn.Module; builders are imported lazily so that importing
-# this package does not import torch.
+DEFAULT_MODEL = "latent"  # model.name when a config does not say
+
+# name -> builder(cfg) -> nn.Module, and name -> config class; filled by @register.
 MODEL_REGISTRY: dict[str, Callable[[Config], nn.Module]] = {}
+MODEL_SPECS: dict[str, type[ModelSpec]] = {}
+_discovered = False
+
+Builder = Callable[["Config"], Any]
 
 
-def register(name: str) -> Callable[[Callable[[Config], Any]], Callable[[Config], Any]]:
-    """Decorator: ``@register("fno") def build_fno(cfg): ...`` adds a builder."""
+def register(spec: type[ModelSpec]) -> Callable[[Builder], Builder]:
+    """Decorator: ``@register(FNOModelConfig) def build_fno(cfg): ...`` adds an architecture."""
+    name = spec.arch_name()
 
-    def deco(fn: Callable[[Config], Any]) -> Callable[[Config], Any]:
+    def deco(fn: Builder) -> Builder:
+        if MODEL_SPECS.get(name, spec) is not spec:
+            raise ValueError(f"model name {name!r} registered twice")
+        MODEL_SPECS[name] = spec
         MODEL_REGISTRY[name] = fn
         return fn
 
     return deco
 
 
-def _load_builtin() -> None:
-    # Importing the modules runs their @register decorators.
-    from unisim.models import fno, latent, persistence  # noqa: F401
+def load_architectures() -> dict[str, type[ModelSpec]]:
+    """Import the architecture modules once; ``{name: spec}``, the default first, then A-Z."""
+    global _discovered
+    if not _discovered:
+        for info in pkgutil.iter_modules(__path__):
+            if not info.ispkg and not info.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{info.name}")
+        _discovered = True
+    names = sorted(MODEL_SPECS, key=lambda n: (n != DEFAULT_MODEL, n))
+    return {name: MODEL_SPECS[name] for name in names}
 
 
 def build_model(cfg: Config) -> nn.Module:
     """Build the model named by ``cfg.model.name`` (fresh weights; seed torch first)."""
-    _load_builtin()
+    load_architectures()
     name = cfg.model.name
     if name not in MODEL_REGISTRY:
         known = ", ".join(sorted(MODEL_REGISTRY))
@@ -82,4 +114,13 @@ def rollout(
     return torch.stack(frames, dim=1)
 
 
-__all__ = ["MODEL_REGISTRY", "build_model", "count_parameters", "register", "rollout"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_REGISTRY",
+    "MODEL_SPECS",
+    "build_model",
+    "count_parameters",
+    "load_architectures",
+    "register",
+    "rollout",
+]

@@ -1,212 +1,74 @@
-"""The latent surrogate (the "Universal Simulator" shape): encode -> advance -> decode.
+"""The latent surrogate's config (``model.latent``) and builder; the network is in nets/latent.py.
 
-    model = build_model(cfg)                   # cfg.model.name == "latent"
-    nxt = model(u)                             # (B, C, X) -> (B, X)
-    z = model.encode(u, nu)                    # (B, tokens, dim)
-    recon = model.reconstruct(u)               # (B, X) ~ u[:, -1], for the reconstruction loss
+    model:
+      name: latent
+      context: 1
+      latent: {dim: 16, tokens: 32, processor: fno, width: 64, layers: 2, hidden: 48}
 
-Shapes with the defaults (nx=128, tokens=32, dim=16): the encoder's conv stem maps
-the C context frames (+ a log-nu channel) to 32 tokens of 16 channels with a
-patchify convolution of stride nx/tokens = 4; the processor advances the latent
-state by one stored step with a residual update ``z + f(z, nu)``; the decoder
-maps tokens back to the grid with a transposed convolution.
+    build_model(cfg)    # -> unisim.models.nets.latent.LatentSurrogate
 
-Processors (``model.latent.processor``): ``fno``, Fourier layers along the token
-axis (global mixing that respects the periodic domain; the golden choice),
-``transformer``, pre-norm self-attention with a learned position embedding, and
-``mlp``, one residual MLP on the flattened state. ``fno`` and ``transformer``
-lift each token to ``width`` channels: that costs little because they run on
-32 tokens, not on the 128-point grid.
-
-The prediction is an increment in physical space: ``u_last + D(z') - D(z)``.
-Subtracting the decoded current state cancels the decoder's own reconstruction
-bias, so an imperfect autoencoder still yields a consistent time step, and a
-fresh model starts close to persistence (the residual branch is zero-initialised).
+Torch is imported only by the builder. ``LatentSurrogate`` and its processors are also
+reachable here (``unisim.models.latent.LatentSurrogate``, resolved on first use): models
+pickled before the networks moved to ``nets/`` name them by this path.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from unisim.config import Config
+from pydantic import Field
+
+from unisim.config.base import CrossFieldError, ModelSpec, Section
 from unisim.models import register
-from unisim.models.base import Surrogate, circular_conv, init_zero
-from unisim.models.fno import SpectralConv1d
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from unisim.config import Config
 
 
-class TransformerProcessor(nn.Module):
-    """Pre-norm transformer over tokens with a learned positional embedding."""
-
-    def __init__(
-        self, tokens: int, dim: int, layers: int, heads: int, hidden: int, width: int
-    ) -> None:
-        super().__init__()
-        # no lift at width == dim: the weights of models saved before `width` existed load
-        self.lift = nn.Linear(dim, width) if width != dim else nn.Identity()
-        self.pos = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
-        )
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
-
-    def __setstate__(self, state: dict) -> None:  # a model pickled before `width` existed
-        super().__setstate__(state)
-        self._modules.setdefault("lift", nn.Identity())
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        # z: (B, T, D); cond: (B, W) viscosity embedding added to every token
-        h = self.blocks(self.lift(z) + self.pos + cond[:, None, :])
-        return self.out(h)
+class LatentConfig(Section):
+    dim: int = Field(16, ge=1)  # channels per latent token
+    tokens: int = Field(32, ge=1)  # latent tokens; must divide data.nx
+    processor: Literal["transformer", "fno", "mlp"] = "transformer"
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)  # transformer only
+    hidden: int = Field(64, ge=1)  # encoder/decoder conv width (runs on the full grid: costly)
+    ffn: int | None = Field(None, ge=1)  # processor feed-forward width (on tokens); None = hidden
+    width: int | None = Field(None, ge=1)  # fno/transformer channels per token; None = dim
 
 
-class MLPProcessor(nn.Module):
-    """Residual MLP on the flattened latent state (mixes all tokens at once)."""
+class LatentModelConfig(ModelSpec):
+    name: Literal["latent"] = "latent"
+    latent: LatentConfig = LatentConfig()
 
-    def __init__(self, tokens: int, dim: int, layers: int, hidden: int) -> None:
-        super().__init__()
-        size = tokens * dim
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(size), nn.Linear(size, hidden), nn.GELU())
-            for _ in range(layers)
-        )
-        self.back = nn.ModuleList(nn.Linear(hidden, size) for _ in range(layers))
-        self.out = init_zero(nn.Linear(size, size))
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        b, t, d = z.shape
-        h = (z + cond[:, None, :]).reshape(b, t * d)
-        for block, back in zip(self.blocks, self.back, strict=True):
-            h = h + back(block(h))
-        return self.out(h).reshape(b, t, d)
-
-
-class SpectralProcessor(nn.Module):
-    """Fourier layers over the token axis (an FNO on the 32-point latent grid).
-
-    Tokens are lifted to ``width`` channels; each residual block is a spectral
-    convolution on every token mode plus a 1x1 skip, then a channel MLP.
-    """
-
-    def __init__(self, tokens: int, dim: int, layers: int, hidden: int, width: int) -> None:
-        super().__init__()
-        modes = tokens // 2 + 1  # every rfft mode of the token axis
-        self.lift = nn.Linear(dim, width)
-        self.spectral = nn.ModuleList(SpectralConv1d(width, width, modes) for _ in range(layers))
-        self.skip = nn.ModuleList(nn.Conv1d(width, width, 1) for _ in range(layers))
-        self.mlp = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(width, hidden, 1), nn.GELU(), nn.Conv1d(hidden, width, 1))
-            for _ in range(layers)
-        )
-        self.act = nn.GELU()
-        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        h = (self.lift(z) + cond[:, None, :]).transpose(1, 2)  # (B, W, T)
-        for spec, skip, mlp in zip(self.spectral, self.skip, self.mlp, strict=True):
-            h = h + mlp(self.act(spec(h).to(h.dtype) + skip(h)))
-        return self.out(h.transpose(1, 2))
-
-
-class LatentSurrogate(Surrogate):
-    """Conv encoder -> latent processor (one stored step) -> transposed-conv decoder."""
-
-    def __init__(
-        self,
-        *,
-        context: int,
-        nx: int,
-        nu: float,
-        dim: int,
-        tokens: int,
-        processor: str = "transformer",
-        layers: int = 2,
-        heads: int = 4,
-        hidden: int = 64,
-        ffn: int | None = None,
-        width: int | None = None,
-        condition_nu: bool = True,
-    ) -> None:
-        super().__init__(context=context, nx=nx, nu=nu)
-        if nx % tokens:
-            raise ValueError(f"tokens={tokens} must divide nx={nx}")
-        stride = nx // tokens  # grid points per token
-        self.condition_nu = condition_nu
-        c_in = context + (1 if condition_nu else 0)
-        act = nn.GELU
-        # (B, C(+1), X) -> (B, dim, tokens)
-        self.encoder = nn.Sequential(
-            circular_conv(c_in, hidden, 5),
-            act(),
-            circular_conv(hidden, hidden, 5),
-            act(),
-            nn.Conv1d(hidden, dim, kernel_size=stride, stride=stride),
-        )
-        # (B, dim, tokens) -> (B, 1, X)
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose1d(dim, hidden, kernel_size=stride, stride=stride),
-            act(),
-            circular_conv(hidden, hidden, 5),
-            act(),
-            circular_conv(hidden, 1, 5),
-        )
-        # the latent state stays (tokens, dim); the processor works at `width` channels
-        width = width or dim
-        if processor == "transformer":
-            self.processor: nn.Module = TransformerProcessor(
-                tokens, dim, layers, heads, ffn or hidden, width
+    def check_grid(self, nx: int, nt: int) -> None:
+        lat = self.latent
+        if nx % lat.tokens:
+            raise CrossFieldError(
+                f"model.latent.tokens={lat.tokens} must divide the grid "
+                f"(data.nx={nx} after downsampling)",
+                "model.latent.tokens",
+                "data.nx",
+                "data.downsample_x",
             )
-        elif processor == "fno":
-            self.processor = SpectralProcessor(tokens, dim, layers, ffn or hidden, width)
-        elif processor == "mlp":
-            self.processor = MLPProcessor(tokens, dim, layers, ffn or hidden)
-        else:
-            raise ValueError(f"unknown latent processor {processor!r}")
-        # Only built when used: DDP refuses parameters that never receive a gradient.
-        c = dim if processor == "mlp" else width  # the channels the processor adds it to
-        self.nu_embed = (
-            nn.Sequential(nn.Linear(1, c), act(), nn.Linear(c, c)) if condition_nu else None
-        )
-
-    def _cond(self, u: torch.Tensor, nu: torch.Tensor | None) -> torch.Tensor:
-        """(B, C) viscosity embedding; (B, 1) zeros, broadcast over C, when not conditioning."""
-        if self.nu_embed is None:
-            return u.new_zeros(u.shape[0], 1)
-        return self.nu_embed(self.log_nu(self.viscosity(u, nu))[:, None])
-
-    def encode(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, X) -> (B, tokens, dim)."""
-        x = u
-        if self.condition_nu:
-            nu_ch = self.log_nu(self.viscosity(u, nu))[:, None, None].expand(-1, 1, u.shape[-1])
-            x = torch.cat([u, nu_ch], dim=1)
-        return self.encoder(x).transpose(1, 2)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, tokens, dim) -> (B, X)."""
-        return self.decoder(z.transpose(1, 2))[:, 0]
-
-    def process(self, z: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        """Advance the latent state by one stored time step: (B, T, D) -> (B, T, D)."""
-        cond = self._cond(z, nu)
-        return z + self.processor(z, cond)
-
-    def reconstruct(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        """decode(encode(u)): (B, C, X) -> (B, X), should match the newest frame u[:, -1]."""
-        return self.decode(self.encode(u, nu))
-
-    def forward(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        z = self.encode(u, nu)
-        z_next = self.process(z, nu)
-        both = self.decode(torch.cat([z_next, z], dim=0))  # one decoder pass for both states
-        d_next, d_now = both.chunk(2, dim=0)
-        return u[:, -1] + d_next - d_now
+        width_key, width = ("width", lat.width) if lat.width else ("dim", lat.dim)
+        if lat.processor == "transformer" and width % lat.heads:
+            raise CrossFieldError(
+                f"model.latent.heads={lat.heads} must divide model.latent.{width_key}={width}",
+                "model.latent.heads",
+                f"model.latent.{width_key}",
+            )
 
 
-@register("latent")
-def build_latent(cfg: Config) -> LatentSurrogate:
-    m, lat = cfg.model, cfg.model.latent
+@register(LatentModelConfig)
+def build_latent(cfg: Config) -> nn.Module:
+    from unisim.models.nets.latent import LatentSurrogate
+
+    m = cfg.model
+    assert isinstance(m, LatentModelConfig)
+    lat = m.latent
     return LatentSurrogate(
         context=m.context,
         nx=cfg.data.nx // cfg.data.downsample_x,
@@ -221,3 +83,13 @@ def build_latent(cfg: Config) -> LatentSurrogate:
         width=lat.width,
         condition_nu=m.condition_nu,
     )
+
+
+# Classes that lived in this module before the move to nets/ (pickled models name them).
+_MOVED = ("LatentSurrogate", "MLPProcessor", "SpectralProcessor", "TransformerProcessor")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module("unisim.models.nets.latent"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

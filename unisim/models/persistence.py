@@ -1,28 +1,40 @@
-"""The trivial reference: u_{t+1} = u_t (no trainable weights).
+"""The persistence reference's config (no section of its own) and builder; nets/persistence.py.
 
-    model = build_model(cfg)          # cfg.model.name == "persistence"
-    model(u) == u[:, -1]              # (B, C, X) -> (B, X)
+    model: {name: persistence, context: 1}
+    build_model(cfg)    # -> unisim.models.nets.persistence.Persistence, u_{t+1} = u_t
 
-Any learned surrogate should beat it; training runs 0 optimisation epochs but still
-logs a run and a model, so evaluation and gates can treat it like the others.
+Torch is imported only by the builder. ``Persistence`` is also reachable here, resolved
+on first use: models pickled before the networks moved to ``nets/`` name it by this path.
 """
 
 from __future__ import annotations
 
-import torch
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from unisim.config import Config
+from unisim.config.base import ModelSpec
 from unisim.models import register
-from unisim.models.base import Surrogate
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from unisim.config import Config
 
 
-class Persistence(Surrogate):
-    def forward(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        return u[:, -1].clone()  # a copy, not a view of the caller's input
+class PersistenceModelConfig(ModelSpec):
+    name: Literal["persistence"] = "persistence"
 
 
-@register("persistence")
-def build_persistence(cfg: Config) -> Persistence:
+@register(PersistenceModelConfig)
+def build_persistence(cfg: Config) -> nn.Module:
+    from unisim.models.nets.persistence import Persistence
+
     return Persistence(
         context=cfg.model.context, nx=cfg.data.nx // cfg.data.downsample_x, nu=cfg.data.nu
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Persistence":  # moved to nets/ (pickled models name it here)
+        return importlib.import_module("unisim.models.nets.persistence").Persistence
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

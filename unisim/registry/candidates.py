@@ -125,7 +125,7 @@ def _train_run(store: tracking.Store, run: Run) -> Run | None:
 
 def _config(store: tracking.Store, runs: list[Run]) -> tuple[str | None, dict | None, str | None]:
     """The first ``config.yaml`` artifact among ``runs``, parsed and validated."""
-    from unisim.config import build_config
+    from unisim.config import build_stored_config, dropped_sections, to_yaml
     from unisim.errors import ConfigError
 
     for run in runs:
@@ -134,9 +134,11 @@ def _config(store: tracking.Store, runs: list[Run]) -> tuple[str | None, dict | 
             continue
         try:
             data = yaml.safe_load(text) or {}
-            build_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
+            cfg = build_stored_config(data, source=f"runs:/{run.info.run_id}/config.yaml")
         except (yaml.YAMLError, ConfigError, AttributeError) as exc:
             return text, None, str(exc).splitlines()[0]
+        if dropped_sections(data):  # older unisim stored every architecture's section
+            text = to_yaml(cfg)  # promotion writes what load_config accepts today
         return text, data, None
     ids = ", ".join(r.info.run_id for r in runs)
     return None, None, f"no config.yaml artifact on run {ids}"

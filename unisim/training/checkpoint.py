@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from unisim.config import Config, build_config, config_hash
+from unisim.config import Config, build_stored_config, config_hash
 from unisim.errors import UnisimError
 from unisim.fsutil import atomic_path
 
@@ -80,7 +80,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path = "<checkpoint>") -> Config:
     """The resolved config stored in a checkpoint."""
-    return build_config(state["config"], source=f"{path}:config")
+    return build_stored_config(state["config"], source=f"{path}:config")
 
 
 def load_model_from_checkpoint(

@@ -229,7 +229,8 @@ def plan_launch(
     environ: Mapping[str, str] | None = None,
 ) -> LaunchPlan:
     """Everything a launch would do, computed and checked; nothing is created."""
-    cfg = load_config(config_path)
+    # the job runs on the rented machine: this one's free memory says nothing about it
+    cfg = load_config(config_path, check_memory=False)
     vast = cfg.vast
     git = check_git(config_path, vast.repo_url)
     env = instance_env(os.environ if environ is None else environ, vast.env_keys)

@@ -1,0 +1,82 @@
+"""What a validated config turns into: a dict, YAML, MLflow params, content hashes.
+
+    to_yaml(cfg)                 # the resolved config.yaml a run stores
+    flatten(cfg)                 # {"model.latent.dim": "16", ...}: MLflow params
+    config_hash(cfg)             # 16 hex chars over seed, data, model and training
+    experiment_name("experiments/2026-11-29-wide/config.yaml", cfg)   # -> "2026-11-29-wide"
+
+A config dumps only the section of its own architecture (``model.latent`` for a latent
+model), so the params and the hash do not depend on which other architectures exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from unisim.config.schema import Config, DataConfig
+
+PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
+# Sections that decide the trained weights. Evaluation, gates, tracking, registry
+# and vast settings do not, so changing a gate does not force a retrain.
+HASHED_SECTIONS = ("seed", "data", "model", "training")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flatten(cfg: Config | dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys -> string values, for MLflow params (``model.latent.dim -> "16"``)."""
+    data = cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, prefix=f"{name}."))
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        if len(text) > PARAM_VALUE_LIMIT:
+            digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+            text = f"{text[: PARAM_VALUE_LIMIT - 40]}...[truncated sha256:{digest}]"
+        out[name] = text
+    return out
+
+
+def content_hash(obj: Any) -> str:
+    """Stable 16-hex-char hash of a JSON-serialisable object."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_hash(cfg: Config) -> str:
+    """Stable content hash of what determines the trained model (16 hex chars)."""
+    data = to_dict(cfg)
+    return content_hash({k: data[k] for k in HASHED_SECTIONS})
+
+
+def data_config_hash(data: DataConfig) -> str:
+    """Hash of the data section without settings that do not change the bytes."""
+    return content_hash(data.model_dump(mode="json", exclude={"cache_dir"}))
+
+
+def json_schema() -> dict[str, Any]:
+    return Config.model_json_schema()
+
+
+def experiment_name(config_path: str | Path | None, cfg: Config) -> str:
+    """``experiments/NAME/config.yaml`` -> ``NAME``; anything else -> ``tracking.experiment``."""
+    if config_path is not None:
+        path = Path(config_path).resolve()
+        if path.parent.parent.name in ("experiments", "experiments-archive"):
+            return path.parent.name
+    return cfg.tracking.experiment
