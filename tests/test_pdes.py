@@ -84,6 +84,8 @@ def test_spec_round_trip_and_refusals(name):
         )
     with pytest.raises(ValidationError, match="outside the allowed range"):
         EQUATION.validate_python({"name": name, first.name: first.high * 2})
+    with pytest.raises(ValidationError, match=r"log_uniform needs 0 < a <= b"):  # its own error
+        EQUATION.validate_python({"name": name, first.name: {"log_uniform": [2.0, 1.0]}})
     assert pde.solver_version and pde.name == spec.name
 
 

@@ -3,10 +3,10 @@
     import numpy as np
     from unisim.pdes import Grid, get_pde
     pde = get_pde("burgers")
-    spec = pde.spec_type(nu=[0.001, 0.01, 0.1, 1.0])     # a set, drawn per trajectory
-    grid = Grid(nx=128, solver_nx=4096, nt=41, t_final=2.0)
+    spec = pde.spec_type(nu=[0.01, 0.1, 1.0])            # a set, drawn per trajectory
+    grid = Grid(nx=128, solver_nx=1024, nt=41, t_final=2.0)
     rng = np.random.default_rng(0)
-    u0 = pde.initial_conditions(rng, 8, grid, spec)        # (8, 4096) float64 on grid.x_solver
+    u0 = pde.initial_conditions(rng, 8, grid, spec)        # (8, 1024) float64 on grid.x_solver
     coeffs = pde.draw_coefficients(rng, 8, spec)           # (8, 1) float64: nu per trajectory
     pde.check_grid(grid.nx, grid.solver_nx, coeffs, spec, u0)   # ConfigError if too coarse
     u = pde.solve(u0, coeffs, grid, spec)                  # (8, 41, 128) float32

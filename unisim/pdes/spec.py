@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, field_validator
 
 from unisim.errors import ConfigError
 
@@ -61,8 +61,24 @@ class LogUniform(Spec):
         return v
 
 
+def _draw_kind(value: Any) -> str:
+    """Which kind of draw a raw value is, so a bad value gets that kind's error only."""
+    if isinstance(value, (dict, LogUniform)):
+        return "log_uniform"
+    if isinstance(value, (list, tuple)):
+        return "set"
+    return "fixed"
+
+
 # float: fixed; tuple: a set drawn uniformly per trajectory; LogUniform: a range.
-Draw = Union[float, tuple[float, ...], LogUniform]  # noqa: UP007 (pydantic reads it at runtime)
+Draw = Annotated[
+    Union[  # noqa: UP007 (pydantic reads it at runtime)
+        Annotated[float, Tag("fixed")],
+        Annotated[tuple[float, ...], Tag("set")],
+        Annotated[LogUniform, Tag("log_uniform")],
+    ],
+    Discriminator(_draw_kind),
+]
 
 
 def draw_bounds(draw: Draw) -> tuple[float, float]:
