@@ -74,7 +74,7 @@ def test_promoting_an_older_run_writes_a_config_that_loads_today(store, client):
     import numpy as np
     import torch
 
-    from unisim.lifecycle.promote import promote_run
+    from unisim.registry.promote import promote_run
     from unisim.tracking import start_run
 
     with start_run(kind="pipeline", experiment="burgers", target=store) as parent:

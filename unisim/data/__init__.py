@@ -4,9 +4,9 @@
     splits = load_data(cfg.data)     # train/val/test (samples, nt, nx) float32, x, t, nu, path
     data_hash(cfg.data)              # 16 hex chars: unisim.data_hash and the MLflow digest
 
-Modules: ``initial`` (PDEBench ``init_multi`` initial conditions), ``solver`` (batched
-pseudo-spectral ETDRK4), ``exact`` (Cole-Hopf, for verification), ``store`` (generate,
-cache, load), ``pdebench`` (the HDF5 layout), ``info`` (file statistics).
+Modules: ``store`` (generate, cache, load), ``pdebench`` (the HDF5 layout), ``info`` (file
+statistics); ``initial``, ``solver`` and ``exact`` re-export the Burgers plug-in's parts,
+which moved to ``unisim.pdes`` (``initial``, ``burgers_solver``, ``burgers_exact``).
 No module here imports torch or mlflow.
 """
 
