@@ -60,13 +60,14 @@ def test_a_checkpoint_written_by_older_code_gives_its_config():
     assert cfg.model.name == "latent" and cfg.name == "old-run"
 
 
-def test_a_run_artifact_written_by_older_code_gives_its_config(client):
+def test_a_run_artifact_written_by_older_code_gives_its_config(client, store):
     from unisim.evaluation.sources import run_config
+    from unisim.tracking import connect
 
     exp = client.create_experiment("old")
     run = client.create_run(exp)
     client.log_text(run.info.run_id, OLD.read_text(), "config.yaml")
-    cfg = run_config(client, run.info.run_id)
+    cfg = run_config(connect(store), run.info.run_id)
     assert cfg is not None and cfg.model.name == "latent" and cfg.name == "old-run"
 
 

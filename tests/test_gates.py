@@ -231,3 +231,60 @@ def test_champion_is_found_and_its_cached_metrics_compared(client, store) -> Non
     # other data: the cache does not apply; the champion's model does not exist -> error, gates fail
     other = champion_baseline(st, cfg, evaluated_run_id=None, data_hash="datahash2", **kw)
     assert other.metrics is None and other.error and "could not be evaluated" in other.error
+
+
+def test_paired_gate_needs_better_beyond_noise() -> None:
+    gates = GatesConfig(
+        metrics=(
+            GateConfig(metric="final_nrmse", min_relative_change=0.0, paired="bootstrap"),
+            GateConfig(metric="final_nrmse", min_absolute_change=0.0, paired="wilcoxon"),
+        ),
+        physics=PHYS_OFF,
+    )
+    rng = np.random.default_rng(0)
+    champ = rng.lognormal(np.log(0.03), 0.4, 64)
+    same = champ + rng.normal(0, 3e-4, 64)  # the champion itself plus noise
+    better = 0.8 * champ
+
+    def rows(candidate):
+        metrics = {"final_nrmse": float(candidate.mean()), "nonfinite": 0.0}
+        return evaluate_gates(
+            metrics,
+            gates,
+            "full",
+            baseline={"final_nrmse": float(champ.mean())},
+            baseline_label="champion v1",
+            per_trajectory=candidate,
+            baseline_per_trajectory=champ,
+        )
+
+    noisy = [r for r in rows(same) if r.metric == "final_nrmse"]
+    assert [r.passed for r in noisy] == [False, False]
+    assert all("not better beyond noise" in r.reason for r in noisy)
+    lo, hi = noisy[0].interval
+    assert lo < 0 < hi and "95% paired bootstrap vs champion v1" in noisy[0].reason
+    good = [r for r in rows(better) if r.metric == "final_nrmse"]
+    assert [r.passed for r in good] == [True, True]
+    assert good[0].interval[1] < 0 and list(good[0].to_dict()["interval"]) == list(good[0].interval)
+    assert "p=" in good[1].reason  # Wilcoxon reports its p-value
+
+    # without a champion the paired check stays provisional, as every champion check does
+    (row, _) = evaluate_gates({"final_nrmse": 0.1, "nonfinite": 0.0}, gates, "full")[:2]
+    assert row.passed and row.provisional
+
+
+def test_paired_gate_config_is_checked_at_load() -> None:
+    bad = {
+        "gates": {
+            "metrics": [
+                {"metric": "one_step_nrmse", "min_relative_change": 0.1, "paired": "bootstrap"}
+            ]
+        }
+    }
+    with pytest.raises(ConfigError, match="gates.metrics.0.paired: .*final_nrmse only"):
+        build_config(bad)
+    bad = {
+        "gates": {"metrics": [{"metric": "final_nrmse", "threshold": 0.1, "paired": "bootstrap"}]}
+    }
+    with pytest.raises(ConfigError, match="paired needs a champion check"):
+        build_config(bad)

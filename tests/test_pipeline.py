@@ -204,3 +204,42 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
     }
     assert statuses == {"pipeline": ["KILLED"], "train": ["KILLED"]}, statuses
     assert os.path.exists(tmp_path / "data")
+
+
+def test_seeds_train_one_model_each_and_report_an_interval(tmp_path, store, client, cli):
+    code, out, err = cli("run", write_config(tmp_path), "--seeds", "0,1", "--strict-exit")
+    assert code == 0, out + err
+    (parent,) = runs_of(client, "pipeline")
+    trains = runs_of(client, "train")
+    assert sorted(r.data.params["seed"] for r in trains) == ["0", "1"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trains)
+    assert len(runs_of(client, "evaluate")) == 4  # fast and full, per seed
+    m = parent.data.metrics
+    per_seed = {
+        int(p.step): p.value
+        for p in client.get_metric_history(parent.info.run_id, "seed/final_nrmse")
+    }
+    assert sorted(per_seed) == [0, 1]
+    assert m["final_nrmse"] == pytest.approx(sum(per_seed.values()) / 2)
+    assert m["final_nrmse_low"] <= m["final_nrmse"] <= m["final_nrmse_high"]
+    assert m["final_nrmse_std"] > 0 and m["worst_decile_nrmse"] >= m["final_nrmse"]
+    # the model the pipeline stands for is the seed with the best validation nRMSE
+    best = min(trains, key=lambda r: r.data.metrics["val/best_nrmse"])
+    assert parent.data.tags["unisim.train_run"] == best.info.run_id
+    assert parent.data.tags["unisim.chosen_seed"] == best.data.params["seed"]
+    csv = Path(client.download_artifacts(parent.info.run_id, "per_trajectory.csv")).read_text()
+    lines = csv.splitlines()
+    assert lines[0] == "trajectory,seed_0,seed_1" and len(lines) == 1 + 4  # n_test = 4
+    report = json.loads(
+        Path(client.download_artifacts(parent.info.run_id, "report.json")).read_text()
+    )
+    assert report["seeds"]["seeds"] == [
+        int(best.data.params["seed"]),
+        1 - int(best.data.params["seed"]),
+    ]
+    assert (
+        report["seeds"]["n_trajectories"] == 4 and len(report["per_trajectory"]["final_nrmse"]) == 4
+    )
+    assert "(2 seeds x 4 trajectories)" in out
+    code, _, err = cli("run", write_config(tmp_path), "--seeds", "0,x")
+    assert code == 2 and "--seeds" in err and err.count("\n") == 1

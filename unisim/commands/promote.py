@@ -139,17 +139,21 @@ def leaderboard(
         typer.Option("--html", help=f"Write an HTML export (e.g. {LEADERBOARD_HTML})."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", metavar="HASH", help="Only runs of this protocol."),
+    ] = None,
     tracking_uri: TrackingUriOpt = None,
     profile: ProfileOpt = None,
 ) -> int:
-    """Gates-passed pipeline runs across experiments, ranked by final_nrmse (from MLflow)."""
+    """Gates-passed pipeline runs ranked by final_nrmse, one table per protocol (MLflow)."""
     from rich.console import Console
     from rich.table import Table
 
     from unisim.reports.leaderboard import export_leaderboard, records
 
     tgt = target(tracking_uri, profile)
-    df, written = export_leaderboard(tgt, top=top, csv=csv, html=html)
+    df, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
     rows = records(df)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -159,6 +163,8 @@ def leaderboard(
         ("experiment", "experiment"),
         ("run_id", "run"),
         ("final_nrmse", "final_nrmse"),
+        ("interval", "95% interval"),
+        ("n_seeds", "seeds"),
         ("one_step_nrmse", "one_step"),
         ("latent_dim", "dim"),
         ("latent_tokens", "tokens"),
@@ -169,14 +175,24 @@ def leaderboard(
         ("alias", "alias"),
         ("date", "date"),
     ]
-    table = Table(title=f"leaderboard ({len(rows)} runs)")
-    for _, title in shown:
-        table.add_column(title)
-    for row in rows:
-        table.add_row(*(_cell(key, row.get(key)) for key, _ in shown))
     # Piped output is not cut to 80 columns: the table is for reading, the CSV for tools.
     out = console if console.is_terminal else Console(width=200, highlight=False)
-    out.print(table)
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["protocol"], []).append(row)
+    n_groups = f" in {len(groups)} protocols" if len(groups) > 1 else ""
+    out.print(f"leaderboard ({len(rows)} runs){n_groups}: ranked within each protocol")
+    for key, group in groups.items():
+        summary = group[0].get("protocol_summary") or "no protocol recorded"
+        n = len(group)
+        table = Table(title=f"protocol {key}: {summary} ({n} run{'s' if n != 1 else ''})")
+        for _, title in shown:
+            table.add_column(title)
+        for row in group:
+            low, high = row.get("final_nrmse_low"), row.get("final_nrmse_high")
+            row["interval"] = f"[{low:.4g}, {high:.4g}]" if low is not None else None
+            table.add_row(*(_cell(k, row.get(k)) for k, _ in shown))
+        out.print(table)
     for path in written:
         console.print(f"wrote {escape(str(path))}")
     return 0

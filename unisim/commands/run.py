@@ -17,6 +17,20 @@ from unisim.commands.common import (
 )
 
 
+def _seeds(text: str | None) -> list[int]:
+    from unisim.errors import UnisimError
+
+    if not text:
+        return []
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UnisimError(f"--seeds {text!r}: expected integers, e.g. --seeds 0,1,2") from None
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise UnisimError(f"--seeds {text!r}: give distinct integers, e.g. --seeds 0,1,2")
+    return seeds
+
+
 def _tags(items: list[str] | None) -> dict[str, str]:
     from unisim.errors import UnisimError
 
@@ -75,7 +89,9 @@ def _print_event(event: str, data: dict[str, Any]) -> None:
             if k in ("final_nrmse", "one_step_nrmse", "val/best_nrmse") and v is not None
         )
         extra = f"  {metrics}" if metrics else ""
-        detail = f"  ({data['detail']})" if data["detail"] else ""
+        seed = f" seed {data['seed']}" if data.get("seed") is not None else ""
+        detail = f"  ({data['detail']}{';' if data['detail'] and seed else ''}{seed})"
+        detail = detail if data["detail"] or seed else ""
         console.print(
             f"{mark} {data['name']} {data['status']} {data['seconds']:.1f}s{extra}{detail}"
         )
@@ -89,19 +105,20 @@ def print_gate_table(rows: list[dict[str, Any]], title: str = "Gates") -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("stage", "metric", "value", "limit", "baseline", "passed", "reason"):
-        table.add_column(col)
+    seeded = len({row.get("seed") for row in rows}) > 1
+    cols = ("stage", "seed", "metric", "check", "value", "limit", "baseline")
+    cols = tuple(c for c in cols if c != "seed" or seeded)
+    for col in cols:  # metric and check together name a row: never truncate them away
+        table.add_column(col, no_wrap=col in ("metric", "check"), min_width=4)
+    table.add_column("passed")
+    table.add_column("reason")
 
     def fmt(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
 
     for row in rows:
         passed = "[green]yes[/green]" if row.get("passed") else "[red]no[/red]"
-        table.add_row(
-            *(fmt(row.get(c)) for c in ("stage", "metric", "value", "limit", "baseline")),
-            passed,
-            fmt(row.get("reason")),
-        )
+        table.add_row(*(fmt(row.get(c)) for c in cols), passed, fmt(row.get("reason")))
     console.print(table)
 
 
@@ -130,6 +147,14 @@ def run(
     isolate: Annotated[
         bool, typer.Option("--isolate", help="Run each stage as a subprocess.")
     ] = False,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            metavar="S1,S2,...",
+            help="Train one model per seed; report the mean with a 95% interval.",
+        ),
+    ] = None,
     tracking_uri: TrackingUriOpt = None,
     profile: ProfileOpt = None,
 ) -> int:
@@ -152,11 +177,16 @@ def run(
         isolate=isolate,
         tags=_tags(tag),
         on_event=_Printer(),
+        seeds=_seeds(seeds),
     )
     if result.gates:
         print_gate_table(result.gates)
     verdict = "[green]success[/green]" if result.status == "success" else "[red]failed[/red]"
     nrmse = f"  final_nrmse={result.final_nrmse:.4g}" if result.final_nrmse is not None else ""
+    if result.seeds is not None:
+        s = result.seeds
+        nrmse += f" [{s['low']:.4g}, {s['high']:.4g}] ({s['n_seeds']} seed"
+        nrmse += f"{'s' if s['n_seeds'] > 1 else ''} x {s['n_trajectories']} trajectories)"
     console.print(f"pipeline {verdict}{nrmse}  run {result.run_id}")
     if result.failed_stage:
         err_console.print(f"error: stage {result.failed_stage} failed (see the run's tags)")

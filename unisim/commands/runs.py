@@ -112,6 +112,8 @@ def compare(
     from unisim.reports.runs import compare_runs
 
     c = compare_runs(target(tracking_uri, profile), run_ids)
+    for warning in c.warnings:
+        err_console.print(f"warning: {escape(warning)}")
     if as_json:
         typer.echo(json.dumps(c.to_dict(), indent=2))
         return 0

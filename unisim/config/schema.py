@@ -139,6 +139,10 @@ class GateConfig(Section):
     min_absolute_change: float | None = Field(None, ge=0)  # vs champion
     min_relative_change: float | None = Field(None, ge=0, le=1)  # vs champion, fraction
     stages: tuple[Literal["fast", "full"], ...] = ("fast", "full")
+    # Compare with the champion on the same trajectories and call it better only beyond
+    # noise: the change checks hold for the whole interval of the paired difference.
+    paired: Literal["bootstrap", "wilcoxon"] | None = None
+    level: float = Field(0.95, gt=0.5, lt=1)  # confidence level of the paired test
 
     @field_validator("metric")
     @classmethod
@@ -162,6 +166,18 @@ class GateConfig(Section):
             raise ValueError(
                 f"gate {self.metric!r} needs threshold, min_absolute_change or min_relative_change"
             )
+        if self.paired is not None:
+            if self.metric != "final_nrmse":  # the per-trajectory errors are rollout nRMSEs
+                raise CrossFieldError(
+                    f"paired={self.paired!r} compares per-trajectory final_nrmse only "
+                    f"(got metric {self.metric!r})",
+                    "paired",
+                )
+            if self.min_absolute_change is None and self.min_relative_change is None:
+                raise CrossFieldError(
+                    "paired needs a champion check: min_absolute_change or min_relative_change",
+                    "paired",
+                )
         return self
 
 
@@ -205,6 +221,9 @@ class Config(Section):
     name: str = "burgers"
     description: str = ""
     seed: int = 0
+    # `unisim run` trains one model per seed and reports the mean with an interval; not
+    # part of the config hash (each seed's train run is the config with that `seed`).
+    seeds: tuple[int, ...] = ()
     data: DataConfig = DataConfig()
     model: ModelConfig = MODEL_SPECS[DEFAULT_MODEL]()
     training: TrainingConfig = TrainingConfig()

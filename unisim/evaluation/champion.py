@@ -56,6 +56,7 @@ class Baseline:
 
     metrics: dict[str, float] | None = None
     rollout_curve: list[float] | None = None
+    per_trajectory: list[float] | None = None  # rollout nRMSE of each trajectory (paired gates)
     reason: str = "provisional: no champion"  # shown in the gate rows when metrics is None
     error: str | None = None  # a champion exists but could not be evaluated: gates fail
     label: str = "champion"
@@ -90,8 +91,13 @@ def champion_baseline(
     selection: Selection,
     data_hash: str,
     device: Any,
+    need_per_trajectory: bool = False,
 ) -> Baseline:
-    """Metrics of the champion on the same trajectories (cached), or why there are none."""
+    """Metrics of the champion on the same trajectories (cached), or why there are none.
+
+    ``need_per_trajectory`` (a paired gate): a cache entry without per-trajectory errors
+    (written before they were cached) is evaluated again.
+    """
     from unisim.evaluation.engine import GridMismatch, evaluate_loaded
     from unisim.evaluation.report import clean
     from unisim.evaluation.sources import load_source
@@ -110,11 +116,14 @@ def champion_baseline(
 
     key = cache_key(selection, data_hash)
     cached = store.champion_cache(champ, key)
+    if cached is not None and need_per_trajectory and not cached.get("per_trajectory"):
+        cached = None
     if cached is not None:
         log.info("%s: metrics from cache tag %s", champ.uri, key)
         return Baseline(
             metrics=_nan_safe(cached["metrics"]),
             rollout_curve=cached.get("rollout_curve"),
+            per_trajectory=cached.get("per_trajectory"),
             reason="",
             label=champ.label,
             info={**info, "cached": True},
@@ -138,11 +147,20 @@ def champion_baseline(
         )
     metrics = {k: v for k, v in scores.metrics.items() if k != "eval_time_s"}
     curve = [float(v) for v in scores.rollout_curve]
+    per_traj = [float(v) for v in scores.per_trajectory]
     payload = {
         "metrics": metrics,
         "rollout_curve": curve,
+        "per_trajectory": per_traj,
         "n_samples": int(traj.shape[0]),
         "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     store.write_champion_cache(champ, key, clean(payload))
-    return Baseline(metrics=metrics, rollout_curve=curve, reason="", label=champ.label, info=info)
+    return Baseline(
+        metrics=metrics,
+        rollout_curve=curve,
+        per_trajectory=per_traj,
+        reason="",
+        label=champ.label,
+        info=info,
+    )

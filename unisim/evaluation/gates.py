@@ -19,6 +19,12 @@ Each check is one row of the table, with the limit it was held to. With no
 baseline (no champion, or the evaluated run is the champion) the two change
 checks pass provisionally and their row says why. Physics gates
 (``PhysicsGatesConfig``) hold at every stage. A non-finite value fails.
+
+A gate with ``paired: bootstrap | wilcoxon`` (``final_nrmse`` only) compares the
+candidate and the champion on the same trajectories: the change checks pass only
+when the candidate is better beyond noise, i.e. the whole ``level`` interval of the
+per-trajectory difference (candidate - champion) lies below ``-change`` (Wilcoxon:
+also the one-sided signed-rank test at ``1 - level``). The row carries the interval.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class GateRow:
     reason: str
     check: str = "threshold"  # threshold | min_absolute_change | min_relative_change | physics
     provisional: bool = False
+    interval: tuple[float, float] | None = None  # paired gates: the difference's interval
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -61,6 +68,40 @@ def _compare(value: float, limit: float, greater_is_better: bool) -> bool:
     return value >= limit if greater_is_better else value <= limit
 
 
+def _paired_row(
+    gate: GateConfig,
+    check: str,
+    value: float,
+    baseline: float,
+    required: float,
+    per_trajectory: Any,
+    baseline_per_trajectory: Any,
+    label: str,
+) -> GateRow:
+    """A change check decided by a paired test on per-trajectory errors (lower is better)."""
+    from unisim.evaluation.statistics import paired_difference
+
+    name = gate.metric
+    if per_trajectory is None or baseline_per_trajectory is None:
+        why = f"paired test impossible: no per-trajectory errors for {label}"
+        return GateRow(name, value, None, baseline, False, why, check)
+    if len(per_trajectory) != len(baseline_per_trajectory):
+        why = f"paired test impossible: {label} was evaluated on other trajectories"
+        return GateRow(name, value, None, baseline, False, why, check)
+    test = paired_difference(
+        per_trajectory, baseline_per_trajectory, method=gate.paired or "bootstrap", level=gate.level
+    )
+    limit = -required
+    ok = test.better and test.high < limit
+    p = f", p={test.p_value:.2g}" if test.p_value is not None else ""
+    reason = (
+        f"difference {_fmt(test.mean_difference)} [{_fmt(test.low)}, {_fmt(test.high)}] "
+        f"< {_fmt(limit)} ({test.level:.0%} paired {test.method} vs {label}{p})"
+        + ("" if ok else ": not better beyond noise")
+    )
+    return GateRow(name, value, limit, baseline, ok, reason, check, interval=(test.low, test.high))
+
+
 def _metric_rows(
     gate: GateConfig,
     value: float | None,
@@ -68,6 +109,8 @@ def _metric_rows(
     baseline_label: str,
     no_baseline_reason: str,
     baseline_error: str | None,
+    per_trajectory: Any = None,
+    baseline_per_trajectory: Any = None,
 ) -> list[GateRow]:
     name, gib = gate.metric, gate.greater_is_better
     op = ">=" if gib else "<="
@@ -103,6 +146,21 @@ def _metric_rows(
             ok = True  # any finite value beats a non-finite champion
             reason = f"{baseline_label} value is {baseline}; any finite value is better"
             rows.append(GateRow(name, value, None, None, ok, reason, check))
+            continue
+        if gate.paired is not None:
+            required = change if check == "min_absolute_change" else change * abs(baseline)
+            rows.append(
+                _paired_row(
+                    gate,
+                    check,
+                    value,
+                    baseline,
+                    required,
+                    per_trajectory,
+                    baseline_per_trajectory,
+                    baseline_label,
+                )  # fmt: skip
+            )
             continue
         if check == "min_absolute_change":
             limit = baseline + sign * change
@@ -156,12 +214,16 @@ def evaluate_gates(
     baseline_label: str = "champion",
     no_baseline_reason: str = "provisional: no champion",
     baseline_error: str | None = None,
+    per_trajectory: Any = None,
+    baseline_per_trajectory: Any = None,
 ) -> list[GateRow]:
     """The gate table for ``stage``: metric gates of that stage, then the physics gates.
 
     ``baseline`` holds the champion's metrics (None: no champion, and the change
     checks pass provisionally with ``no_baseline_reason``). ``baseline_error``
     says a champion exists but could not be evaluated: the change checks fail.
+    ``per_trajectory`` / ``baseline_per_trajectory``: the rollout nRMSE of each
+    trajectory, candidate and champion, on the same trajectories (paired gates).
     """
     rows: list[GateRow] = []
     for gate in gates.metrics:
@@ -172,7 +234,18 @@ def evaluate_gates(
         if baseline is not None and base is None:
             reason = f"provisional: {baseline_label} has no {gate.metric}"
         value = metrics.get(gate.metric)
-        rows.extend(_metric_rows(gate, value, base, baseline_label, reason, baseline_error))
+        rows.extend(
+            _metric_rows(
+                gate,
+                value,
+                base,
+                baseline_label,
+                reason,
+                baseline_error,
+                per_trajectory,
+                baseline_per_trajectory,
+            )  # fmt: skip
+        )
     rows.extend(_physics_rows(metrics, gates))
     return rows
 

@@ -35,6 +35,8 @@ class StageOutcome:
     gates: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, Any] | None = None  # evaluations: report.json
     info: dict[str, Any] = field(default_factory=dict)  # the command's own result (below)
+    seed: int | None = None  # train and evaluate stages: the training seed
+    per_trajectory: list[float] = field(default_factory=list)  # evaluations: rollout nRMSE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,11 +52,12 @@ class StageOutcome:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @classmethod
-    def from_train(cls, result: Any, status: str = "ok") -> StageOutcome:
+    def from_train(cls, result: Any, status: str = "ok", seed: int | None = None) -> StageOutcome:
         """From ``training.TrainResult``: the run and its best validation nRMSE."""
         return cls(
             name="train",
             status=status,
+            seed=seed,
             run_id=result.run_id,
             metrics={T.VAL_BEST_NRMSE: result.best_val_nrmse},
             detail=f"{result.epochs_run} epochs ({result.stop_reason})",
@@ -62,19 +65,27 @@ class StageOutcome:
         )
 
     @classmethod
-    def from_eval(cls, name: str, result: Any, status: str = "ok") -> StageOutcome:
+    def from_eval(
+        cls, name: str, result: Any, status: str = "ok", seed: int | None = None
+    ) -> StageOutcome:
         """From ``evaluation.EvalResult``."""
         rows = [row.to_dict() for row in result.gates]
         return cls(
             name=name,
             status=status,
+            seed=seed,
+            per_trajectory=list(result.per_trajectory),
             run_id=result.run_id,
             metrics=dict(result.metrics),
             detail="gates passed" if result.gates_passed else "gates FAILED",
             gates_passed=bool(result.gates_passed),
             gates=rows,
             report=result.report,
-            info={k: v for k, v in result.to_dict().items() if k not in ("report", "gates")},
+            info={
+                k: v
+                for k, v in result.to_dict().items()
+                if k not in ("report", "gates", "per_trajectory")
+            },
         )
 
 
@@ -100,10 +111,13 @@ class PipelineResult:
     gates: list[dict[str, Any]]
     failed_stage: str | None = None
     links: dict[str, str] = field(default_factory=dict)
+    # final_nrmse over seeds and test trajectories: mean, std, interval, per seed (statistics.py)
+    seeds: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         for stage in data["stages"]:
             stage.pop("report", None)  # report.json is its own artifact
             stage.pop("info", None)
+            stage.pop("per_trajectory", None)  # per_trajectory.csv
         return data

@@ -64,25 +64,40 @@ def _stage(ctx: Context, name: str, fn: Callable[[Context], StageOutcome]) -> St
     return outcome
 
 
-def _gates(ctx: Context, outcome: StageOutcome, stage: str) -> None:
-    ctx.emit("gates", {"stage": stage, "passed": outcome.gates_passed, "rows": outcome.gates})
+def _gates(ctx: Context, outcomes: list[StageOutcome], stage: str) -> None:
+    for o in outcomes:
+        rows = [dict(row, seed=o.seed) for row in o.gates]
+        ctx.emit("gates", {"stage": stage, "passed": o.gates_passed, "rows": rows})
 
 
-def _stages(ctx: Context) -> StageOutcome | None:
-    """data -> train -> fast eval -> gates -> full eval -> gates; the full outcome or None."""
+def _stages(ctx: Context) -> list[StageOutcome]:
+    """data -> train -> fast eval -> gates -> full eval -> gates, each seed in turn.
+
+    Returns the full evaluations (one per seed), or [] when the fast gates stopped it.
+    The model the pipeline stands for (``unisim.train_run``, promoted later) is the seed
+    with the best validation nRMSE: chosen on validation, never on test.
+    """
     _stage(ctx, "data", data_stage)
-    ctx.train_run_id = _stage(ctx, "train", train_stage).run_id
-    ctx.parent.set_tags({T.TAG_TRAIN_RUN: ctx.train_run_id})
-    fast = _stage(ctx, "eval-fast", lambda c: evaluate_stage(c, "val", T.Stage.FAST))
+    trains = [_stage(ctx, "train", lambda c, s=s: train_stage(c, s)) for s in ctx.seeds]
+    chosen = min(trains, key=lambda o: o.metrics.get(T.VAL_BEST_NRMSE, float("inf")))
+    ctx.parent.set_tags({T.TAG_TRAIN_RUN: chosen.run_id, T.TAG_CHOSEN_SEED: chosen.seed})
+    fast = [
+        _stage(ctx, "eval-fast", lambda c, o=o: evaluate_stage(c, "val", "fast", o.run_id, o.seed))
+        for o in trains
+    ]
     _gates(ctx, fast, "fast")
-    if not (fast.gates_passed or ctx.options.force_full_eval):
+    if not (all(o.gates_passed for o in fast) or ctx.options.force_full_eval):
         skipped = StageOutcome("eval-full", "skipped", detail="fast gates failed")
         ctx.outcomes.append(skipped)
         ctx.emit("stage_end", skipped.to_dict())
-        return None
-    full = _stage(ctx, "eval-full", lambda c: evaluate_stage(c, "test", T.Stage.FULL))
+        return []
+    full = [
+        _stage(ctx, "eval-full", lambda c, o=o: evaluate_stage(c, "test", "full", o.run_id, o.seed))
+        for o in trains
+    ]
     _gates(ctx, full, "full")
-    return full
+    # the chosen seed's full evaluation first: its report.json goes on the pipeline run
+    return sorted(full, key=lambda o: o.seed != chosen.seed)
 
 
 def run_pipeline(
@@ -98,12 +113,15 @@ def run_pipeline(
     isolate: bool = False,
     tags: dict[str, str] | None = None,
     on_event: Event | None = None,
+    seeds: list[int] | tuple[int, ...] = (),
 ) -> PipelineResult:
     """Run every stage under one parent run; see the package docstring for the exit codes."""
     overrides = list(overrides or [])
     config_path = str(config_path)
     cfg = load_config(config_path, overrides)  # bad input fails here, before any run
-    options = Options(force_train, force_full_eval, redo_eval, strict_exit, auto_promote, isolate)
+    options = Options(
+        force_train, force_full_eval, redo_eval, strict_exit, auto_promote, isolate, tuple(seeds)
+    )
     store = T.connect(target or T.resolve_tracking())
     experiment = experiment_name(config_path, cfg)
     started = time.perf_counter()
@@ -121,7 +139,7 @@ def run_pipeline(
             cfg, config_path, overrides, store, parent, experiment, options, on_event or _quiet
         )
         ctx.emit("start", {"run_id": parent.run_id, "experiment": experiment})
-        full: StageOutcome | None = None
+        full: list[StageOutcome] = []
         failed_stage: str | None = None
         try:
             full = _stages(ctx)
@@ -141,23 +159,62 @@ def run_pipeline(
     return result
 
 
+def _seed_summary(full: list[StageOutcome]) -> dict[str, Any] | None:
+    """final_nrmse over seeds and test trajectories, with a bootstrap interval."""
+    from unisim.evaluation.statistics import summarize_seeds
+
+    rows = [o.per_trajectory for o in full]
+    if not rows or any(len(r) != len(rows[0]) or not r for r in rows):
+        return None
+    summary = summarize_seeds(rows).to_dict()
+    summary["seeds"] = [o.seed for o in full]
+    return summary
+
+
+def _per_trajectory_csv(full: list[StageOutcome]) -> str:
+    """One row per test trajectory, one column per seed: the rollout nRMSE."""
+    head = ",".join(["trajectory", *(f"seed_{o.seed}" for o in full)])
+    rows = zip(*(o.per_trajectory for o in full), strict=True)
+    return "\n".join([head, *(",".join([str(i), *map(repr, r)]) for i, r in enumerate(rows))])
+
+
 def _record(
     ctx: Context,
-    full: StageOutcome | None,
+    full: list[StageOutcome],
     failed_stage: str | None,
     wall: float,
     tags: dict[str, str],
 ) -> PipelineResult:
-    """Write on the parent run what the lifecycle reads: headline, gates, status, summary."""
+    """Write on the parent run what the lifecycle reads: headline, gates, status, summary.
+
+    The headline ``final_nrmse`` is the mean over seeds (and trajectories); its spread and
+    95% interval go beside it (``final_nrmse_std``, ``final_nrmse_low``/``_high``), the
+    per-seed values as the ``seed/final_nrmse`` curve (step = seed).
+    """
     parent = ctx.parent
     evals = [o for o in ctx.outcomes if o.gates_passed is not None]
-    gates = [dict(row, stage=o.name.removeprefix("eval-")) for o in evals for row in o.gates]
+    gates = [
+        dict(row, stage=o.name.removeprefix("eval-"), seed=o.seed) for o in evals for row in o.gates
+    ]
     gates_passed = not failed_stage and bool(evals) and all(o.gates_passed for o in evals)
     status = T.Status.SUCCESS if gates_passed else T.Status.FAILED
-    final_nrmse = full.metrics.get(T.FINAL_NRMSE) if full is not None else None
+    seeds = _seed_summary(full)
     headline: dict[str, float] = {T.WALL_CLOCK_S: wall}
-    if full is not None:
-        headline.update({k: full.metrics[k] for k in T.HEADLINE_METRICS if k in full.metrics})
+    for key in T.HEADLINE_METRICS:
+        values = [o.metrics[key] for o in full if key in o.metrics]
+        if values and len(values) == len(full):
+            headline[key] = sum(values) / len(values)
+    if seeds is not None:
+        headline[T.FINAL_NRMSE] = seeds["mean"]
+        headline[T.FINAL_NRMSE_STD] = seeds["std"]
+        headline[T.FINAL_NRMSE_LOW] = seeds["low"]
+        headline[T.FINAL_NRMSE_HIGH] = seeds["high"]
+        headline[T.WORST_DECILE_NRMSE] = seeds["worst_decile"]
+        headline[T.N_SEEDS] = len(full)
+        for o in full:
+            parent.metrics.log(
+                {T.SEED_FINAL_NRMSE: o.metrics[T.FINAL_NRMSE]}, step=int(o.seed or 0)
+            )
     dph = tags.get(T.TAG_DPH)
     if dph:
         try:
@@ -168,8 +225,13 @@ def _record(
     parent.metrics.flush()
     parent.set_tags({T.TAG_GATES_PASSED: "true" if gates_passed else "false"})
     parent.set_status(status, reason=f"stage {failed_stage}" if failed_stage else None)
-    if full is not None and full.report is not None:
-        parent.log_dict(full.report, "report.json")
+    if full and full[0].report is not None:
+        report = dict(full[0].report)
+        if seeds is not None:
+            report["seeds"] = seeds
+        parent.log_dict(report, "report.json")
+    if seeds is not None:
+        parent.log_text(_per_trajectory_csv(full), "per_trajectory.csv")
     links = {
         "runs": T.experiment_url(ctx.target, parent.experiment_id),
         "pipeline": T.run_url(ctx.target, parent.experiment_id, parent.run_id),
@@ -182,11 +244,12 @@ def _record(
         status=str(status),
         gates_passed=gates_passed,
         exit_code=EXIT_OK,
-        final_nrmse=final_nrmse,
+        final_nrmse=headline.get(T.FINAL_NRMSE),
         stages=ctx.outcomes,
         gates=gates,
         failed_stage=failed_stage,
         links=links,
+        seeds=seeds,
     )
     parent.log_dict(result.summary(), "summary.json")
     return result

@@ -39,6 +39,7 @@ class Options:
     strict_exit: bool = False
     auto_promote: bool = False
     isolate: bool = False
+    seeds: tuple[int, ...] = ()  # overrides the config's `seeds`
 
 
 @dataclass
@@ -54,12 +55,28 @@ class Context:
     options: Options
     emit: Event
     data_hash: str | None = None
-    train_run_id: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
 
     @property
     def target(self) -> T.TrackingTarget:
         return self.store.target
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds: --seeds, else the config's ``seeds``, else its ``seed``."""
+        return self.options.seeds or self.cfg.seeds or (self.cfg.seed,)
+
+    def cfg_for(self, seed: int) -> Config:
+        """The single-seed config one train run uses (hash and reuse as a plain run)."""
+        if seed == self.cfg.seed and not self.cfg.seeds:
+            return self.cfg
+        return self.cfg.model_copy(update={"seed": seed, "seeds": ()})
+
+    def overrides_for(self, seed: int) -> list[str]:
+        """``--set`` items that make a subprocess train or evaluate that seed's config."""
+        if seed == self.cfg.seed and not self.cfg.seeds:
+            return self.overrides
+        return [*self.overrides, f"seed={seed}", "seeds=[]"]
 
 
 def eval_key(cfg: Config, train_run_id: str, data_hash: str, stage: str) -> str:
@@ -129,13 +146,12 @@ def data_stage(ctx: Context) -> StageOutcome:
     return StageOutcome("data", run_id=child.run_id, detail=str(splits.path))
 
 
-def train_stage(ctx: Context) -> StageOutcome:
-    """Train, or reuse a finished train run with the same config and data hash."""
+def train_stage(ctx: Context, seed: int) -> StageOutcome:
+    """Train one seed, or reuse a finished train run with the same config and data hash."""
     assert ctx.data_hash is not None
+    cfg = ctx.cfg_for(seed)
     if not ctx.options.force_train:
-        done = ctx.store.find_train_run(
-            ctx.parent.experiment_id, config_hash(ctx.cfg), ctx.data_hash
-        )
+        done = ctx.store.find_train_run(ctx.parent.experiment_id, config_hash(cfg), ctx.data_hash)
         if done is not None:
             best = done.data.metrics.get(T.VAL_BEST_NRMSE)
             return StageOutcome(
@@ -144,28 +160,30 @@ def train_stage(ctx: Context) -> StageOutcome:
                 run_id=done.info.run_id,
                 metrics={T.VAL_BEST_NRMSE: best} if best is not None else {},
                 detail="same config hash and data hash",
+                seed=seed,
             )
     if ctx.options.isolate:
         args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
-        for item in ctx.overrides:
+        for item in ctx.overrides_for(seed):
             args += ["--set", item]
-        return run_isolated("train", args, ctx.target)
+        return replace(run_isolated("train", args, ctx.target), seed=seed)
     from unisim.training import train_model
 
-    result = train_model(
-        ctx.cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id
-    )
-    return StageOutcome.from_train(result)
+    result = train_model(cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id)
+    return StageOutcome.from_train(result, seed=seed)
 
 
-def evaluate_stage(ctx: Context, split: str, stage: str) -> StageOutcome:
-    """Evaluate the trained model on ``split`` (fast: val, full: test) and gate it."""
-    assert ctx.train_run_id is not None and ctx.data_hash is not None
+def evaluate_stage(
+    ctx: Context, split: str, stage: str, train_run_id: str, seed: int
+) -> StageOutcome:
+    """Evaluate one seed's model on ``split`` (fast: val, full: test) and gate it."""
+    assert ctx.data_hash is not None
     name = f"eval-{stage}"
-    key = eval_key(ctx.cfg, ctx.train_run_id, ctx.data_hash, stage)
-    done = (
-        None if ctx.options.redo_eval else ctx.store.find_evaluation(ctx.parent.experiment_id, key)
-    )
+    cfg = ctx.cfg_for(seed)
+    key = eval_key(cfg, train_run_id, ctx.data_hash, stage)
+    done = None
+    if not ctx.options.redo_eval:
+        done = ctx.store.find_evaluation(ctx.parent.experiment_id, key)
     if done is not None:
         report = ctx.store.read_json(done.info.run_id, "report.json") or {}
         passed = done.data.tags.get(T.TAG_GATES_PASSED) == "true"
@@ -178,21 +196,23 @@ def evaluate_stage(ctx: Context, split: str, stage: str) -> StageOutcome:
             gates_passed=passed,
             gates=report.get("gates", []),
             report=report,
+            seed=seed,
+            per_trajectory=(report.get("per_trajectory") or {}).get(T.FINAL_NRMSE, []),
         )
     if ctx.options.isolate:
-        args = ["evaluate", ctx.train_run_id, "--split", split, "--parent-run-id"]
+        args = ["evaluate", train_run_id, "--split", split, "--parent-run-id"]
         args += [ctx.parent.run_id, "--eval-key", key]
         if stage == T.Stage.FULL:  # as in process: persistence/FNO ratios on the full stage
             args.append("--baselines")
         args += ["--config", ctx.config_path]
-        for item in ctx.overrides:
+        for item in ctx.overrides_for(seed):
             args += ["--set", item]
-        return replace(run_isolated(name, args, ctx.target), name=name)
+        return replace(run_isolated(name, args, ctx.target), name=name, seed=seed)
     from unisim.evaluation import run_evaluation
 
     result = run_evaluation(
-        ctx.train_run_id,
-        cfg=ctx.cfg,
+        train_run_id,
+        cfg=cfg,
         config_path=ctx.config_path,
         split=split,
         stage=stage,
@@ -201,4 +221,4 @@ def evaluate_stage(ctx: Context, split: str, stage: str) -> StageOutcome:
         baseline_models=stage == T.Stage.FULL,
         extra_tags={T.TAG_EVAL_KEY: key},
     )
-    return StageOutcome.from_eval(name, result)
+    return StageOutcome.from_eval(name, result, seed=seed)

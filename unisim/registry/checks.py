@@ -98,6 +98,16 @@ def _champion_check(
     if existing is not None and str(existing.version) == state.champion:
         return Check(name, False, f"run is already the champion (version {state.champion})")
     champ = store.model_version(model_name, state.champion)
+    ours, theirs = cand.tag(T.TAG_PROTOCOL), champ.tags.get(T.VTAG_PROTOCOL)
+    if ours and theirs and ours != theirs:
+        # numbers under different protocols (grid, splits, horizon, PDE...) cannot be ranked
+        detail = (
+            f"champion v{state.champion} was measured under protocol {theirs} "
+            f"({champ.tags.get(T.VTAG_PROTOCOL_SUMMARY, '?')}), this run under {ours} "
+            f"({cand.tag(T.TAG_PROTOCOL_SUMMARY) or '?'}): not comparable"
+            + (" (--force)" if force else "; use --force to promote anyway")
+        )
+        return Check(name, force, detail)
     ch_data, data = champ.tags.get(T.VTAG_DATA_HASH), cand.tag(T.TAG_DATA_HASH)
     ch_value = champ.tags.get(T.VTAG_FINAL_NRMSE)
     ch_final = float(ch_value) if ch_value not in (None, "") else None

@@ -304,6 +304,8 @@ class _Promotion:
             T.VTAG_PROMOTED_AT: P.now_iso(),
             T.VTAG_PROMOTED_BY: "auto" if self.auto else "cli",
             T.VTAG_PRODUCTION_CONFIG: str(r.config_path),
+            T.VTAG_PROTOCOL: c.tag(T.TAG_PROTOCOL),
+            T.VTAG_PROTOCOL_SUMMARY: c.tag(T.TAG_PROTOCOL_SUMMARY),
         }
         description = (
             f"Run {c.run_id} of experiment {c.experiment}: final_nrmse={P.fmt(r.final_nrmse)}, "

@@ -25,13 +25,18 @@ from unisim.tracking.registry import aliases_of
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from unisim.tracking.entities import Run
 
 COLUMNS = [
+    "protocol",
     "rank",
     "experiment",
     "run_id",
     "final_nrmse",
+    "final_nrmse_low",
+    "final_nrmse_high",
+    "n_seeds",
     "one_step_nrmse",
     "gates",
     "arch",
@@ -45,6 +50,7 @@ COLUMNS = [
     "model_version",
     "alias",
     "date",
+    "protocol_summary",
 ]
 DEFAULT_CSV = "reports/leaderboard.csv"
 DEFAULT_HTML = "reports/leaderboard.html"
@@ -96,12 +102,18 @@ def _number(value: Any) -> float | None:
 
 
 def build_leaderboard(
-    store: T.Store, top: int | None = None, *, include_running: bool = False
+    store: T.Store,
+    top: int | None = None,
+    *,
+    include_running: bool = False,
+    protocol: str | None = None,
 ) -> pd.DataFrame:
-    """Gates-passed pipeline runs of every active experiment, best final_nrmse first.
+    """Gates-passed pipeline runs of every active experiment, ranked by final_nrmse within
+    their protocol (``unisim.protocol``: numbers under different protocols are not ranked
+    against each other); groups with more runs first, ``top`` rows per group.
 
-    ``include_running`` also lists RUNNING pipeline runs (the pipeline updating the
-    board before its own run closes).
+    ``protocol`` keeps one group (a hash prefix is enough); ``include_running`` also lists
+    RUNNING pipeline runs (the pipeline updating the board before its own run closes).
     """
     import pandas as pd
 
@@ -131,9 +143,13 @@ def build_leaderboard(
         start = datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc)
         rows.append(
             {
+                "protocol": run.data.tags.get(T.TAG_PROTOCOL) or "unknown",
                 "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
                 "run_id": rid,
                 "final_nrmse": _number(run.data.metrics[T.FINAL_NRMSE]),
+                "final_nrmse_low": _number(run.data.metrics.get(T.FINAL_NRMSE_LOW)),
+                "final_nrmse_high": _number(run.data.metrics.get(T.FINAL_NRMSE_HIGH)),
+                "n_seeds": _number(run.data.metrics.get(T.N_SEEDS)),
                 "one_step_nrmse": _number(_value(both, T.ONE_STEP_NRMSE)),
                 "gates": "passed",
                 "arch": _value(both, "model.name", "params"),
@@ -147,16 +163,25 @@ def build_leaderboard(
                 "model_version": version,
                 "alias": alias or None,
                 "date": start.strftime("%Y-%m-%d %H:%M"),
+                "protocol_summary": run.data.tags.get(T.TAG_PROTOCOL_SUMMARY),
                 "_start": run.info.start_time,
             }
         )
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["_start"])
-    df = df.sort_values(["final_nrmse", "_start"], kind="stable").drop(columns="_start")
-    for col in ("latent_dim", "latent_tokens", "n_params"):
+    if protocol:
+        df = df[df["protocol"].str.startswith(protocol)]
+    size = df.groupby("protocol")["run_id"].transform("count") if len(df) else df["protocol"]
+    df = df.assign(_size=size).sort_values(
+        ["_size", "protocol", "final_nrmse", "_start"],
+        ascending=[False, True, True, True],
+        kind="stable",
+    )
+    df = df.drop(columns=["_start", "_size"])
+    for col in ("latent_dim", "latent_tokens", "n_params", "n_seeds"):
         df[col] = df[col].astype("Int64")
-    df.insert(0, "rank", range(1, len(df) + 1))
+    df.insert(1, "rank", df.groupby("protocol").cumcount() + 1 if len(df) else [])
     df = df.reset_index(drop=True)
-    return df.head(top) if top else df
+    return df[df["rank"] <= top].reset_index(drop=True) if top else df
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -188,9 +213,12 @@ def export_leaderboard(
     html: str | Path | None = None,
     store: T.Store | None = None,
     include_running: bool = False,
+    protocol: str | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Build the leaderboard from MLflow; rewrite the given CSV / HTML exports atomically."""
-    df = build_leaderboard(store or T.connect(target), top=top, include_running=include_running)
+    df = build_leaderboard(
+        store or T.connect(target), top=top, include_running=include_running, protocol=protocol
+    )
     written = []
     if csv:
         with fsutil.atomic_path(csv, suffix=".csv") as tmp:

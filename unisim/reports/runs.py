@@ -13,7 +13,7 @@ pandas; ``--filter`` is MLflow's search syntax (``metrics.final_nrmse < 0.1``).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -153,6 +153,7 @@ class Comparison:
     metrics: dict[str, list[float | None]]
     best: dict[str, int]  # metric -> index of the best run (lower-is-better metrics)
     url: str
+    warnings: list[str] = field(default_factory=list)  # e.g. runs of different protocols
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,6 +178,18 @@ def compare_runs(target: T.TrackingTarget | None, run_ids: list[str]) -> Compari
         if _LOWER_IS_BETTER.search(key) and len(present) > 1:
             best[key] = min(present)[1]
     exp_id = runs[0].info.experiment_id  # the UI link takes one experiment
+    warnings = []
+    protocols = {r.data.tags.get(T.TAG_PROTOCOL) for r in runs}
+    if len(protocols) > 1:
+        which = ", ".join(
+            f"{r.info.run_id[:8]}: {r.data.tags.get(T.TAG_PROTOCOL) or 'unknown'} "
+            f"({r.data.tags.get(T.TAG_PROTOCOL_SUMMARY) or 'no protocol recorded'})"
+            for r in runs
+        )
+        warnings.append(
+            f"these runs were measured under different protocols ({which}): their metrics "
+            f"are not comparable"
+        )
     return Comparison(
         run_ids=list(run_ids),
         names=[r.info.run_name or r.info.run_id[:8] for r in runs],
@@ -185,6 +198,7 @@ def compare_runs(target: T.TrackingTarget | None, run_ids: list[str]) -> Compari
         metrics=metrics,
         best=best,
         url=T.compare_url(store.target, exp_id, list(run_ids)),
+        warnings=warnings,
     )
 
 

@@ -74,6 +74,11 @@ TAG_STOP_REASON = "unisim.stop_reason"  # completed | early_stopping | time_budg
 TAG_BEST_EPOCH = "unisim.best_epoch"
 TAG_WORLD_SIZE = "unisim.world_size"  # training processes (torchrun workers)
 TAG_DPH = "unisim.dph"  # rented-instance price, USD per hour (for cost_usd)
+TAG_CHOSEN_SEED = "unisim.chosen_seed"  # on a pipeline run: the seed its train_run used
+# What makes two numbers comparable (PDE and coefficients, grid, splits, context, horizon,
+# metric version): a short hash and a readable summary, on runs and registered versions.
+TAG_PROTOCOL = "unisim.protocol"
+TAG_PROTOCOL_SUMMARY = "unisim.protocol_summary"
 TAG_ARCHIVED_AT = "unisim.archived_at"  # experiment tag
 TAG_GATE_PREFIX = "unisim.gate"  # unisim.gate.<metric>.<check> = pass | fail | provisional
 VERSION_TAG_PREFIX = "unisim."  # unisim.<package>_version
@@ -92,6 +97,14 @@ def gate_tag(metric: str, check: str) -> str:
 
 # ---------------------------------------------------------------- metric keys
 FINAL_NRMSE = "final_nrmse"  # the headline: rollout nRMSE on the test split
+# On a pipeline run: the headline is the mean over seeds; its spread and 95% bootstrap
+# interval over seeds and trajectories (evaluation/statistics.py) sit beside it.
+FINAL_NRMSE_STD = "final_nrmse_std"
+FINAL_NRMSE_LOW = "final_nrmse_low"
+FINAL_NRMSE_HIGH = "final_nrmse_high"
+SEED_FINAL_NRMSE = "seed/final_nrmse"  # per seed, step = seed
+N_SEEDS = "n_seeds"
+WORST_DECILE_NRMSE = "worst_decile_nrmse"  # mean of the worst 10% of trajectories
 ONE_STEP_NRMSE = "one_step_nrmse"
 CONSERVATION_GAP = "conservation_gap"
 ENERGY_VIOLATION = "energy_violation"
@@ -133,6 +146,8 @@ VTAG_GATES_PASSED = TAG_GATES_PASSED
 VTAG_PROMOTED_AT = "unisim.promoted_at"
 VTAG_PROMOTED_BY = "unisim.promoted_by"  # cli | auto
 VTAG_PRODUCTION_CONFIG = "unisim.production_config"  # configs/train_<name>.yaml it wrote
+VTAG_PROTOCOL = TAG_PROTOCOL
+VTAG_PROTOCOL_SUMMARY = TAG_PROTOCOL_SUMMARY
 
 # The champion's metrics, cached on its model version per data and trajectory selection.
 CACHE_PREFIX = "unisim.eval_cache"

@@ -125,6 +125,9 @@ def configure(target: TrackingTarget | None = None) -> MlflowClient:
 
     Internal to ``unisim.tracking``: other packages use ``connect(target)`` (a Store).
     """
+    # MLflow's tqdm bars for artifact downloads would interleave with unisim's one-line
+    # output (and errors) on stderr; a user can still turn them on explicitly.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow import MlflowClient
 
