@@ -81,7 +81,7 @@ def promote(
     from unisim.registry.promote import PromotionRefused
     from unisim.registry.promote import promote as do_promote
 
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=dry_run)
     try:
         result = do_promote(
             target_spec,
@@ -148,7 +148,7 @@ def leaderboard(
 
     from unisim.reports.leaderboard import export_leaderboard, records
 
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=True)
     df, written = export_leaderboard(tgt, top=top, csv=csv, html=html)
     rows = records(df)
     if as_json:

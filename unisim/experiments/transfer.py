@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,10 +39,10 @@ from unisim import fsutil
 from unisim import tracking as T
 from unisim.errors import UnisimError
 from unisim.experiments.folders import ARCHIVE_DIR, folder_files, manifest
+from unisim.faults import FAULT_ENV, fault
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "UNISIM_FAULT"
 FAULT_POINTS = (
     "after-journal",
     "after-copy",
@@ -67,13 +66,6 @@ class TransferReport:
     done: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     recovered: list[tuple[str, str, str]] = field(default_factory=list)  # (op, name, outcome)
-
-
-def fault(op: str, point: str) -> None:
-    """SIGKILL this process when ``$UNISIM_FAULT`` is ``op:point`` (crash tests only)."""
-    if os.environ.get(FAULT_ENV) == f"{op}:{point}":  # read raw: no settings parse per step
-        log.warning("fault injection: killing the process at %s:%s", op, point)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def now_iso() -> str:

@@ -99,6 +99,7 @@ class PipelineResult:
     stages: list[StageOutcome]
     gates: list[dict[str, Any]]
     failed_stage: str | None = None
+    failure_reason: str | None = None  # "stage train: NonFiniteLoss: ..." (the run's tag)
     links: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:

@@ -7,12 +7,15 @@ A stage either runs its work in this process or, with ``options.isolate``, as
 ``unisim train|evaluate ... --result-json F`` in a subprocess (a crash then marks
 that stage's run FAILED and the pipeline names the stage). Reuse: a finished train
 run with the same config and data hash, and a finished evaluation with the same
-evaluation key, are taken as they are unless forced.
+evaluation key, are taken as they are unless forced; an interrupted train run of the
+same config and data (KILLED, or cut off by a server outage) continues from its
+checkpoint in the same run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from unisim.config import Config, config_hash, content_hash, to_dict
 from unisim.pipeline.outcome import StageFailed, StageOutcome
 
 Event = Callable[[str, dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,33 @@ def data_stage(ctx: Context) -> StageOutcome:
     return StageOutcome("data", run_id=child.run_id, detail=str(splits.path))
 
 
-def train_stage(ctx: Context) -> StageOutcome:
-    """Train, or reuse a finished train run with the same config and data hash."""
+def _resumable(ctx: Context) -> str | None:
+    """An interrupted train run of this config and data whose checkpoint can continue it
+    (the bit-identical resume of ``unisim train --resume``), or None."""
+    from unisim.errors import UnisimError
+    from unisim.training.checkpoint import checkpoint_dir, find_resume_checkpoint
+
     assert ctx.data_hash is not None
+    chash = config_hash(ctx.cfg)
+    run = ctx.store.find_interrupted_train_run(ctx.parent.experiment_id, chash, ctx.data_hash)
+    if run is None:
+        return None
+    folder = checkpoint_dir(ctx.cfg, ctx.config_path)
+    try:
+        _, state = find_resume_checkpoint(folder, chash, run.info.run_id)
+    except UnisimError as exc:  # no checkpoint, or one of another run: train anew
+        log.info("not resuming train run %s: %s", run.info.run_id, exc)
+        return None
+    if state.get("finished") or state.get("data_hash") not in (None, ctx.data_hash):
+        return None
+    return run.info.run_id
+
+
+def train_stage(ctx: Context) -> StageOutcome:
+    """Train, reuse a finished train run with the same config and data hash, or resume an
+    interrupted one from its checkpoint."""
+    assert ctx.data_hash is not None
+    resume: str | None = None
     if not ctx.options.force_train:
         done = ctx.store.find_train_run(
             ctx.parent.experiment_id, config_hash(ctx.cfg), ctx.data_hash
@@ -145,17 +173,29 @@ def train_stage(ctx: Context) -> StageOutcome:
                 metrics={T.VAL_BEST_NRMSE: best} if best is not None else {},
                 detail="same config hash and data hash",
             )
+        resume = _resumable(ctx)
     if ctx.options.isolate:
         args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
+        args += ["--resume-run", resume] if resume else []
         for item in ctx.overrides:
             args += ["--set", item]
-        return run_isolated("train", args, ctx.target)
+        return _resumed(run_isolated("train", args, ctx.target), resume)
     from unisim.training import train_model
 
     result = train_model(
-        ctx.cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id
+        ctx.cfg,
+        ctx.config_path,
+        target=ctx.target,
+        parent_run_id=ctx.parent.run_id,
+        resume_run_id=resume,
     )
-    return StageOutcome.from_train(result)
+    return _resumed(StageOutcome.from_train(result), resume)
+
+
+def _resumed(outcome: StageOutcome, resume: str | None) -> StageOutcome:
+    if resume:
+        outcome.detail = f"resumed run {resume}: {outcome.detail}"
+    return outcome
 
 
 def evaluate_stage(ctx: Context, split: str, stage: str) -> StageOutcome:
