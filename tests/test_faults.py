@@ -7,7 +7,6 @@ SQLite stores, closed ports and listening sockets that never answer.
 
 from __future__ import annotations
 
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -68,7 +67,7 @@ def test_eight_commands_at_once_on_a_fresh_store_all_succeed(tmp_path):
         for i in range(8)
     ]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
-    for (out, err), code in results:
+    for (_, err), code in results:
         assert code == 0 and "Traceback" not in err, err[-3000:]
     db = tmp_path / "mlruns" / "mlflow.db"
     rev, tables = schema_of(db)

@@ -37,7 +37,11 @@ def promote(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Skip the champion comparison; overwrite the config."),
+        typer.Option(
+            "--force",
+            help="Promote even if the run does not beat the champion (the comparison is "
+            "still made and shown).",
+        ),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and show every step; write nothing.")
