@@ -125,6 +125,12 @@ def test_an_unknown_uri_scheme_is_one_line(tmp_path, cli):
         assert code == 2 and "unknown scheme 'bogus'" in one_line(err), (args, err)
 
 
+def test_sync_of_an_unknown_run_is_an_error(store, cli):
+    for run_id in ("0" * 32, "not-a-run"):
+        code, _, err = cli("sync", "--run", run_id)
+        assert code == 2 and "no such run, and no journal for it" in one_line(err)
+
+
 # ---------------------------------------------------------------- 3. unreachable server
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ pytest_plugins = ["server_fixtures"]  # pg_database, pg_server, server_tracking
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 NAME = "checkouts-surrogate"  # the session's server is shared: a model of our own
+# Each process imports unisim and MLflow first, says it is ready, and waits for the start
+# signal, so the eight promotions really overlap (imports take seconds, a promotion less).
+AT_THE_LINE = """
+import pathlib, sys, time
+import mlflow.tracking, unisim.registry.promote
+from unisim.cli import main
+pathlib.Path(sys.argv[1]).touch()
+while not pathlib.Path(sys.argv[2]).exists():
+    time.sleep(0.01)
+sys.exit(main(sys.argv[3:]))
+"""
 
 
 def test_eight_checkouts_promote_into_one_server(server_tracking, tmp_path):
@@ -35,9 +47,10 @@ def test_eight_checkouts_promote_into_one_server(server_tracking, tmp_path):
         shutil.copytree(Path("experiments"), checkout / "experiments")
         checkouts.append(checkout)
     env = {**subprocess_env(), "MLFLOW_TRACKING_URI": target.uri}
+    go = tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "unisim", "promote", "--run-id", run],
+            [sys.executable, "-c", AT_THE_LINE, "ready", go, "promote", "--run-id", run],
             cwd=checkout,
             env=env,
             stdout=subprocess.PIPE,
@@ -46,6 +59,11 @@ def test_eight_checkouts_promote_into_one_server(server_tracking, tmp_path):
         )
         for run, checkout in zip(runs, checkouts, strict=True)
     ]
+    deadline = time.monotonic() + 300
+    while not all((c / "ready").exists() for c in checkouts):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.1)
+    go.touch()
     codes = {}
     for run, proc in zip(runs, procs, strict=True):
         _, err = proc.communicate(timeout=600)
