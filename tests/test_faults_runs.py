@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import subprocess_env
 from test_pipeline import runs_of, write_config
 
@@ -134,10 +135,13 @@ def test_a_kill_while_logging_the_model_leaves_no_pending_model(tmp_path, store,
 # ---------------------------------------------------------------- 7. SIGTERM
 
 
-def test_sigterm_ends_every_open_run_killed_with_exit_143(tmp_path, store, client):
+@pytest.mark.parametrize("isolate", [[], ["--isolate"]], ids=["in-process", "isolated"])
+def test_sigterm_ends_every_open_run_killed_with_exit_143(tmp_path, store, client, isolate):
+    """SIGTERM to `unisim run` alone (as `kill PID` does); with --isolate it reaches the
+    stage's subprocess through the pipeline, which waits for it to end its own run."""
     path = long_config(tmp_path, epochs=100000)  # the signal always lands mid-training
     log = tmp_path / "run.log"
-    proc = start(["run", str(path)], log)
+    proc = start(["run", str(path), *isolate], log)
     try:
         train_id = wait_for_epochs(client, proc, 1, log)
         time.sleep(2)

@@ -59,6 +59,8 @@ def _stage(ctx: Context, name: str, fn: Callable[[Context], StageOutcome]) -> St
     except (TrackingUnavailable, KeyboardInterrupt):
         raise  # exit 4 (runs journaled) and 130/143: not a stage's fault
     except Exception as exc:  # NaN loss, bad input met mid-stage, a crash: this stage failed
+        if T.unreachable(exc):
+            raise  # the tracking server, not the stage: the parent journals its end (exit 4)
         raise StageFailed(name, T.describe_error(exc)) from exc
     outcome.seconds = time.perf_counter() - t0
     ctx.parent.metrics.log({T.stage_seconds(name): outcome.seconds})

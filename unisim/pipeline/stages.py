@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,12 +83,31 @@ def run_isolated(stage: str, args: list[str], target: T.TrackingTarget) -> Stage
         cmd = [sys.executable, "-m", "unisim", *args, "--result-json", str(out)]
         cmd += ["--tracking-uri", target.uri]
         env = {**os.environ, "MLFLOW_TRACKING_URI": target.uri}
-        proc = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            _, stderr = proc.communicate()
+        except KeyboardInterrupt as exc:
+            _stop(proc, exc)
+            raise
         if proc.returncode != 0 or not out.is_file():
-            lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+            lines = [ln for ln in (stderr or "").strip().splitlines() if ln.strip()]
             reason = lines[-1] if lines else f"exit code {proc.returncode}"
             raise StageFailed(stage, f"subprocess exited {proc.returncode}: {reason}")
         return StageOutcome.read(out)
+
+
+def _stop(proc: subprocess.Popen, exc: KeyboardInterrupt) -> None:
+    """Let an interrupted stage end its own run KILLED: pass SIGTERM on (Ctrl-C reached the
+    whole process group already), wait for it, and kill it only if it hangs."""
+    from unisim.errors import Terminated
+
+    if isinstance(exc, Terminated):
+        proc.send_signal(signal.SIGTERM)  # a `kill` of this process alone: tell the stage
+    try:
+        proc.communicate(timeout=60)  # drains stderr, so the stage never blocks writing it
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def close_orphans(ctx: Context, stage: str) -> None:
