@@ -89,7 +89,9 @@ class Lease:
                 "serialised through it; it is deleted when the promotion ends",
             )
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            # ALREADY_EXISTS: someone holds it. DOES_NOT_EXIST: MLflow's create found the
+            # name taken, then re-read it after its holder had released it. Both: try again.
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
             return False
         return True
