@@ -82,7 +82,6 @@ def test_validation_failures_change_nothing(pstore, pclient, cli, tmp_path):
         "not comparable": make_candidate(pstore, "exp-d", 0.05, data_hash="data-b"),
         "model: logged model": make_candidate(pstore, "exp-n", 0.05, model=False),
         "run_state": make_candidate(pstore, "exp-f", 0.05, fail=True),
-        "train_exp-a.yaml exists": make_candidate(pstore, "exp-a", 0.08),
         "already the champion": a,
     }
     threshold = make_candidate(pstore, "exp-t", 0.05)
@@ -117,12 +116,26 @@ def test_validation_failures_change_nothing(pstore, pclient, cli, tmp_path):
     assert "(--force)" in flat(out)
     assert champion(pclient) == "3"
 
-    # --force also overwrites an existing production config, naming the new source run
-    newer = cases["train_exp-a.yaml exists"]
-    code, out, err = cli("promote", "--run-id", newer, "--force")
+    # a better run of an experiment already in production replaces its config: no --force
+    newer = make_candidate(pstore, "exp-a", 0.08)
+    code, out, err = cli("promote", "--run-id", newer)
     assert code == 0, err
-    assert "will be overwritten (--force)" in flat(out)
+    assert "final_nrmse 0.08 < champion v3's 0.15" in flat(out)
+    assert "will be overwritten (beats the champion)" in flat(out)
     assert newer in Path("configs/train_exp-a.yaml").read_text()
+
+
+def test_force_overrides_a_failed_comparison_and_never_skips_it(pstore, pclient, cli):
+    assert cli("promote", "--run-id", make_candidate(pstore, "exp-a", 0.2))[0] == 0
+    worse = make_candidate(pstore, "exp-a", 0.3)  # its production config exists too
+    code, _, err = cli("promote", "--run-id", worse)
+    assert code == 1 and "better_than_champion: final_nrmse 0.3 >= champion v1's 0.2" in flat(err)
+    assert "production_config" not in flat(err)  # the config is not what stops it
+    code, out, err = cli("promote", "--run-id", worse, "--force")
+    assert code == 0, err
+    assert "final_nrmse 0.3 >= champion v1's 0.2" in flat(out) and "(--force)" in flat(out)
+    assert "will be overwritten (--force)" in flat(out)
+    assert worse in Path("configs/train_exp-a.yaml").read_text()
 
 
 def test_dry_run_shows_every_step_and_writes_nothing(pstore, pclient, cli, tmp_path):

@@ -94,3 +94,23 @@ def test_env_credentials_work_and_the_password_leaks_nowhere(
         except psutil.Error:
             continue
     assert not [t[:200] for t in texts if PASSWORD in t]
+
+
+def test_missing_or_wrong_credentials_are_one_line(auth_server, monkeypatch, cli, tmp_path):
+    import stat
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", auth_server.uri)
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\n")
+    for creds in ({}, {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "no"}):
+        for key, value in creds.items():
+            monkeypatch.setenv(key, value)
+        for args in (("runs", "list"), ("experiments", "list"), ("run", str(config))):
+            code, _, err = cli(*args)
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            assert code == 2 and len(lines) == 1, (args, err)
+            assert "refused the credentials" in lines[0] and "MLFLOW_TRACKING_USERNAME" in lines[0]
+    ini = Path(auth_server.settings.state_dir) / "basic_auth.ini"
+    assert stat.S_IMODE(ini.stat().st_mode) == 0o600  # it names the auth database

@@ -130,3 +130,64 @@ def test_run_ending_while_server_is_down_is_finished_by_sync(server, target, cli
     code, out, _ = cli("sync")
     assert code == 0 and "nothing to sync" in out
     assert_every_point_once(server.uri, run.run_id, 12)
+
+
+def test_training_that_ends_in_a_long_outage_journals_its_end(server, target, tmp_path, cli):
+    """The server goes down mid-training and stays down past the end: the command gives
+    up on it within the bound, says so in one line naming `unisim sync` and `--resume`,
+    and exits 4; sync records the run FAILED with the reason; --resume finishes it."""
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+    from mlflow import MlflowClient
+    from test_pipeline import write_config
+
+    path = write_config(tmp_path)
+    text = path.read_text().replace("epochs: 2", "epochs: 100000\n  max_time_s: 40")
+    path.write_text(text)
+    env = {**subprocess_env(), "UNISIM_TRACKING_TIMEOUT_S": "3", "MLFLOW_TRACKING_URI": server.uri}
+    args = [sys.executable, "-m", "unisim", "train", str(path), "--no-progress"]
+    log = tmp_path / "train.log"
+    client = MlflowClient(tracking_uri=server.uri)
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+
+        def trained() -> bool:
+            exp = client.get_experiment_by_name("tiny")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            return bool(runs and client.get_metric_history(runs[0].info.run_id, "train/loss"))
+
+        wait_for(trained, 240, "the first epoch")
+        (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        server.stop()
+        stopped = time.monotonic()
+        proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    said = log.read_text()
+    assert proc.returncode == 4, said[-3000:]
+    assert time.monotonic() - stopped < 40 + 30  # training's own budget, then the 3 s bound
+    assert "Traceback" not in said and len(said.splitlines()) < 10, said
+    error = [ln for ln in said.splitlines() if ln.startswith("error: ")][-1]
+    assert "did not answer within 3 s" in error and run.info.run_id in error
+    assert "unisim sync" in error and "--resume" in error
+    journal = Journal(run.info.run_id, directory=tmp_path / "mlruns" / "journal")
+    assert journal.read()[2] == "FAILED" and journal.end_reason.startswith(
+        "tracking server unreachable"
+    )
+
+    server.start()
+    code, out, err = cli("sync", "--journal-dir", str(tmp_path / "mlruns" / "journal"))
+    assert code == 0, err
+    got = client.get_run(run.info.run_id)
+    assert got.info.status == "FAILED"
+    assert got.data.tags["unisim.failure_reason"].startswith("tracking server unreachable")
+
+    proc = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = client.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and "unisim.failure_reason" not in got.data.tags

@@ -6,15 +6,18 @@
 
 ``main(argv) -> int`` runs in process (tests call it); ``run()`` is the console
 script. Errors the user can fix print one line and exit 2; a failed check
-exits 1; nothing prints a traceback. Command modules are imported here, but
-they import torch and mlflow only inside the commands.
+exits 1; a tracking server that does not answer exits 4; server, URI and
+credential errors are one line too; Ctrl-C exits 130 and SIGTERM 143, each after
+ending every open run KILLED. Command modules are imported here, but they
+import torch and mlflow only inside the commands.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,22 +81,58 @@ def _root(
 _register()
 
 
+_terminated: list[int] = []  # set by the handler: typer returns Exit(130) for any interrupt
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM -> ``Terminated`` in the main thread: runs end KILLED as on Ctrl-C.
+
+    Later SIGTERMs (a process group and its leader both signalled) are ignored, so
+    the cleanup that ends the runs is not itself interrupted.
+    """
+    from unisim.errors import Terminated
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _terminated.append(signum)
+    raise Terminated()
+
+
+def _tracking_error(exc: BaseException) -> Any:
+    """A one-line UnisimError for a tracking server, URI or credential error, else None."""
+    if "mlflow" not in sys.modules and "sqlalchemy" not in sys.modules:
+        return None  # neither was loaded: this cannot be one
+    from unisim.tracking.transport import user_error
+
+    return user_error(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (no SystemExit, no traceback)."""
-    from unisim.errors import UnisimError
+    from unisim.errors import EXIT_TERMINATED, Terminated, UnisimError
 
     command = typer.main.get_command(app)
+    _terminated.clear()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result = command.main(args=argv, prog_name="unisim", standalone_mode=False)
+        if _terminated:  # typer returned Exit(130)'s code for the interrupt
+            raise Terminated()
     except typer.Exit as exc:
         return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            print("terminated (SIGTERM)", file=sys.stderr)
+            return EXIT_TERMINATED
         print("interrupted", file=sys.stderr)
         return 130
     except UnisimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
+        err = _tracking_error(exc)
+        if err is not None:
+            print(f"error: {err}", file=sys.stderr)
+            return err.exit_code
         # click's (or typer's vendored click's) usage errors: one line, their exit code.
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
@@ -103,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         print(f"error: {exc.format_message()}{where}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return result if isinstance(result, int) else 0
 
 

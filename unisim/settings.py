@@ -11,9 +11,16 @@
 | UNISIM_PROFILE | tracking profile when no URI is given | local |
 | UNISIM_JOURNAL_DIR | where unsent metric points wait for `unisim sync` | ./mlruns/journal |
 | UNISIM_ACTIVE_DAYS, UNISIM_STALE_DAYS | experiment status thresholds (days) | 7, 30 |
-| UNISIM_LOCK_TIMEOUT_S | how long a promotion waits for the registry lock | 300 |
+| UNISIM_LOCK_TIMEOUT_S | how long a promotion waits for the registry lease | 300 |
+| UNISIM_TRACKING_TIMEOUT_S | longest wait on the tracking server per request | 20 |
+| UNISIM_PROMOTION_LEASE_S | a promotion lease's life unless renewed | 120 |
 | UNISIM_DATA_WORKERS | solver threads for data generation | CPUs available |
 | UNISIM_FAULT | crash tests only: SIGKILL at ``op:point`` | unset |
+
+``UNISIM_LOCK_TIMEOUT_S`` also bounds the wait for another process creating or
+migrating a SQLite store. After ``UNISIM_TRACKING_TIMEOUT_S`` without an answer a
+command journals what it could not send, says so in one line, and goes on or ends
+(exit 4). A promoter that dies holds its lease at most ``UNISIM_PROMOTION_LEASE_S``.
 
 Other ``UNISIM_*`` names (``UNISIM_SERVER_*`` in server.yaml, the onstart script's) are
 plain variables those files expand, not settings. A bad value is one line, exit 2.
@@ -50,6 +57,8 @@ class Settings(BaseSettings):
     active_days: float = Field(7.0, gt=0)
     stale_days: float = Field(30.0, gt=0)
     lock_timeout_s: float = Field(300.0, ge=0)
+    tracking_timeout_s: float = Field(20.0, gt=0, le=600)
+    promotion_lease_s: float = Field(120.0, ge=5)
     data_workers: int | None = Field(None, ge=1)
     fault: str | None = None
 

@@ -42,8 +42,14 @@ def parent_run_option(kind: str):  # -> an Annotated option type
     ]
 
 
-def target(tracking_uri: str | None, profile: str | None):  # -> TrackingTarget
-    """Resolve the tracking store from the common options."""
+def target(
+    tracking_uri: str | None, profile: str | None, *, read_only: bool = False
+):  # -> TrackingTarget
+    """Resolve the tracking store from the common options.
+
+    ``read_only``: the command only reads; a SQLite store that is not there is an
+    error (exit 2), never created.
+    """
     from unisim.tracking import resolve_tracking
 
-    return resolve_tracking(tracking_uri, profile)
+    return resolve_tracking(tracking_uri, profile, read_only=read_only)

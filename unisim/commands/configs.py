@@ -100,7 +100,7 @@ def catalog(
     """Every config in configs/ and experiments/: key fields and its last pipeline run."""
     from unisim.reports.catalog import build_catalog
 
-    tgt = None if offline else target(tracking_uri, profile)
+    tgt = None if offline else target(tracking_uri, profile, read_only=True)
     cat = build_catalog(target=tgt, include_archive=all_, offline=offline, csv_path=csv)
     if as_json:
         typer.echo(json.dumps([row.to_dict() for row in cat.rows], indent=2, default=str))

@@ -110,7 +110,7 @@ def list_(
 
     if status is not None and status not in STATUSES:
         raise UnisimError(f"--status {status!r}: choose one of {', '.join(STATUSES)}")
-    rows = list_experiments(target(tracking_uri, profile), now=_as_of(as_of))
+    rows = list_experiments(target(tracking_uri, profile, read_only=True), now=_as_of(as_of))
     if status is not None:
         rows = [r for r in rows if r.status == status]
     elif not all_:
@@ -155,7 +155,7 @@ def archive(
     profile: ProfileOpt = None,
 ) -> int:
     """Move experiments to experiments-archive/ (crash-safe) and tag their runs archived."""
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=list_only or dry_run)
     if list_only:
         from unisim.experiments.status import group_by_status, list_experiments
 
@@ -195,7 +195,7 @@ def restore(
     """Bring an archived experiment back to experiments/ and restore its run tags."""
     from unisim.experiments.archive import restore as do_restore
 
-    report = do_restore(name, target(tracking_uri, profile), dry_run=dry_run)
+    report = do_restore(name, target(tracking_uri, profile, read_only=dry_run), dry_run=dry_run)
     for line in report.actions:
         say(escape(line))
     if report.done:

@@ -37,7 +37,11 @@ def promote(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Skip the champion comparison; overwrite the config."),
+        typer.Option(
+            "--force",
+            help="Promote even if the run does not beat the champion (the comparison is "
+            "still made and shown).",
+        ),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and show every step; write nothing.")
@@ -81,7 +85,7 @@ def promote(
     from unisim.registry.promote import PromotionRefused
     from unisim.registry.promote import promote as do_promote
 
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=dry_run)
     try:
         result = do_promote(
             target_spec,
@@ -152,7 +156,7 @@ def leaderboard(
 
     from unisim.reports.leaderboard import export_leaderboard, records
 
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=True)
     df, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
     rows = records(df)
     if as_json:

@@ -35,7 +35,7 @@ def list_(
 
     from unisim.registry.models import list_models
 
-    rows = list_models(target(tracking_uri, profile))
+    rows = list_models(target(tracking_uri, profile, read_only=True))
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -71,7 +71,7 @@ def show(
 
     from unisim.registry.models import show_model
 
-    info = show_model(target(tracking_uri, profile), name, version)
+    info = show_model(target(tracking_uri, profile, read_only=True), name, version)
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -120,7 +120,9 @@ def rollback(
     """Move the champion alias back to previous-champion (or to --to VERSION)."""
     from unisim.registry.rollback import rollback as do_rollback
 
-    result = do_rollback(target(tracking_uri, profile), name, to, dry_run=dry_run)
+    result = do_rollback(
+        target(tracking_uri, profile, read_only=dry_run), name, to, dry_run=dry_run
+    )
     verb = "would" if dry_run else "done:"
     for step in result.steps:
         console.print(f"  {verb} {escape(step)}")

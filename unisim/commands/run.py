@@ -189,7 +189,10 @@ def run(
         nrmse += f"{'s' if s['n_seeds'] > 1 else ''} x {s['n_trajectories']} trajectories)"
     console.print(f"pipeline {verdict}{nrmse}  run {result.run_id}")
     if result.failed_stage:
-        err_console.print(f"error: stage {result.failed_stage} failed (see the run's tags)")
+        detail = next((s.detail for s in result.stages if s.status == "failed"), "")
+        err_console.print(
+            f"error: stage {result.failed_stage} failed: {detail}", markup=False, soft_wrap=True
+        )
     console.print(f"runs: {result.links['runs']}")
     console.print(f"this run: {result.links['pipeline']}  (start the UI: {result.links['ui']})")
     return result.exit_code

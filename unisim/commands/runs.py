@@ -5,8 +5,10 @@
     unisim runs show 3f2c9a...                 # params, metrics, tags, artifacts, UI URL
     unisim runs compare 3f2c9a... 81be07...    # params that differ, metrics side by side
     unisim runs open 3f2c9a...                 # the run's page in the MLflow UI
+    unisim runs end --stale --dry-run          # RUNNING runs whose process is gone
 
-Each command calls one function of ``unisim.reports.runs`` and prints its result.
+Each command calls one function of ``unisim.reports.runs`` (``end``: of
+``unisim.tracking.stale``) and prints its result.
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ def list_(
     from unisim.reports.runs import list_runs
 
     rows = list_runs(
-        target(tracking_uri, profile), experiment, filter_string=filter_, kind=kind, limit=limit
+        target(tracking_uri, profile, read_only=True),
+        experiment,
+        filter_string=filter_,
+        kind=kind,
+        limit=limit,
     )
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -84,7 +90,7 @@ def show(
     """Params, metrics, tags and artifacts of one run, and its MLflow UI URL."""
     from unisim.reports.runs import show_run
 
-    d = show_run(target(tracking_uri, profile), run_id)
+    d = show_run(target(tracking_uri, profile, read_only=True), run_id)
     if as_json:
         typer.echo(json.dumps(d.to_dict(), indent=2))
         return 0
@@ -111,7 +117,7 @@ def compare(
     """Params that differ and metrics side by side (the MLflow UI's compare view)."""
     from unisim.reports.runs import compare_runs
 
-    c = compare_runs(target(tracking_uri, profile), run_ids)
+    c = compare_runs(target(tracking_uri, profile, read_only=True), run_ids)
     for warning in c.warnings:
         err_console.print(f"warning: {escape(warning)}")
     if as_json:
@@ -142,8 +148,48 @@ def open_(
     from unisim.reports.runs import run_link
     from unisim.tracking import ui_command
 
-    tgt = target(tracking_uri, profile)
+    tgt = target(tracking_uri, profile, read_only=True)
     typer.echo(run_link(tgt, run_id))
     if tgt.is_local:
         err_console.print(f"(local store: start the UI with `{ui_command(tgt)}`)", soft_wrap=True)
+    return 0
+
+
+@app.command("end")
+def end(
+    experiment: Annotated[
+        str | None, typer.Argument(help="Experiment name, id or folder (default: all).")
+    ] = None,
+    stale: Annotated[
+        bool,
+        typer.Option("--stale", help="End RUNNING runs whose process is gone (this host)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say which runs would end; change nothing.")
+    ] = False,
+    tracking_uri: TrackingUriOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """End runs left RUNNING by a process that died (kill -9, a crash): KILLED, with a reason.
+
+    A run is stale when it was opened on this host and its process is gone (or its pid
+    now belongs to another process). Runs of other hosts are listed, never touched.
+    """
+    from unisim.errors import UnisimError
+    from unisim.tracking.stale import end_stale
+
+    if not stale:
+        raise UnisimError("runs end: say which runs: --stale (runs whose process is gone)")
+    found = end_stale(target(tracking_uri, profile, read_only=dry_run), experiment, dry_run=dry_run)
+    if not found:
+        say("no RUNNING runs")
+        return 0
+    for run in found:
+        if run.ended:
+            verb = "ended KILLED"
+        elif run.state == "gone":
+            verb = "would end  "
+        else:
+            verb = "left       "
+        say(f"{verb} {run.run_id} {run.kind or '-'}: {escape(run.why)}")
     return 0

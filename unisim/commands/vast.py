@@ -111,12 +111,15 @@ def launch(
     timeout: TimeoutOpt = None,
     poll_interval: PollOpt = None,
 ) -> int:
-    """Rent an offer and run `unisim run CONFIG` there at the current commit."""
+    """Rent an offer and run `unisim run CONFIG` there at the current commit.
+
+    With --dry-run and --offer, no Vast API is called (and no API key is needed).
+    """
     from unisim.vast.launch import launch_config
 
     result = launch_config(
         config,
-        _backend(),
+        None if dry_run and offer is not None else _backend(),
         offer_id=offer,
         auto_shutdown=auto_shutdown,
         max_hours=max_hours,

@@ -224,9 +224,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+EMPTY_DIR = "dir"  # the manifest's value for an empty folder (its key ends with "/")
+
+
+def empty_dirs(path: Path) -> list[str]:
+    """Every folder under ``path`` with nothing in it, as sorted ``rel/`` paths."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        if not dirnames and not filenames and Path(dirpath) != path:
+            out.append(Path(dirpath).relative_to(path).as_posix() + "/")
+    return sorted(out)
+
+
 def manifest(path: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` of every file in a folder."""
-    return {rel: sha256_file(path / rel) for rel in folder_files(path)}
+    """``{relative path: sha256}`` of every file in a folder, and ``{"rel/": "dir"}`` for
+    every empty folder (a folder with files is implied by them): archive keeps both."""
+    files = {rel: sha256_file(path / rel) for rel in folder_files(path)}
+    return {**files, **dict.fromkeys(empty_dirs(path), EMPTY_DIR)}
 
 
 # ---------------------------------------------------------------- file signals (no runs)

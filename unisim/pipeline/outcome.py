@@ -110,6 +110,7 @@ class PipelineResult:
     stages: list[StageOutcome]
     gates: list[dict[str, Any]]
     failed_stage: str | None = None
+    failure_reason: str | None = None  # "stage train: NonFiniteLoss: ..." (the run's tag)
     links: dict[str, str] = field(default_factory=dict)
     # final_nrmse over seeds and test trajectories: mean, std, interval, per seed (statistics.py)
     seeds: dict[str, Any] | None = None

@@ -5,7 +5,10 @@
 
 The parent run carries what the lifecycle reads: ``final_nrmse``,
 ``unisim.gates_passed``, ``unisim.status`` (success|failed), ``summary.json``,
-``report.json`` and each stage's wall time (``stage/<name>_s``).
+``report.json`` and each stage's wall time (``stage/<name>_s``). Whatever a stage
+raises (a NaN loss, a bad checkpoint, a crash) is that stage's failure: exit 3 and
+``unisim.failure_reason`` = ``stage <name>: <what happened>``; only Ctrl-C, SIGTERM
+and an unreachable tracking server (exit 4) leave the pipeline otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from unisim import tracking as T
 from unisim.config import experiment_name, load_config
-from unisim.errors import UnisimError
+from unisim.errors import TrackingUnavailable
 from unisim.pipeline.outcome import (
     EXIT_GATES,
     EXIT_OK,
@@ -53,9 +56,11 @@ def _stage(ctx: Context, name: str, fn: Callable[[Context], StageOutcome]) -> St
     except StageFailed:
         close_orphans(ctx, name)
         raise
-    except (UnisimError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
+    except (TrackingUnavailable, KeyboardInterrupt):
+        raise  # exit 4 (runs journaled) and 130/143: not a stage's fault
+    except Exception as exc:  # NaN loss, bad input met mid-stage, a crash: this stage failed
+        if T.unreachable(exc):
+            raise  # the tracking server, not the stage: the parent journals its end (exit 4)
         raise StageFailed(name, T.describe_error(exc)) from exc
     outcome.seconds = time.perf_counter() - t0
     ctx.parent.metrics.log({T.stage_seconds(name): outcome.seconds})
@@ -140,14 +145,15 @@ def run_pipeline(
         )
         ctx.emit("start", {"run_id": parent.run_id, "experiment": experiment})
         full: list[StageOutcome] = []
-        failed_stage: str | None = None
+        failed: StageFailed | None = None
         try:
             full = _stages(ctx)
         except StageFailed as exc:
-            failed_stage = exc.stage
+            failed = exc
             ctx.outcomes.append(StageOutcome(exc.stage, "failed", detail=exc.reason))
             ctx.emit("stage_end", ctx.outcomes[-1].to_dict())
-        result = _record(ctx, full, failed_stage, time.perf_counter() - started, tags or {})
+        result = _record(ctx, full, failed, time.perf_counter() - started, tags or {})
+    failed_stage = failed.stage if failed else None
 
     # after the parent run is closed: leaderboard and promotion read it as finished
     if failed_stage is None:
@@ -181,7 +187,7 @@ def _per_trajectory_csv(full: list[StageOutcome]) -> str:
 def _record(
     ctx: Context,
     full: list[StageOutcome],
-    failed_stage: str | None,
+    failed: StageFailed | None,
     wall: float,
     tags: dict[str, str],
 ) -> PipelineResult:
@@ -192,6 +198,8 @@ def _record(
     per-seed values as the ``seed/final_nrmse`` curve (step = seed).
     """
     parent = ctx.parent
+    failed_stage = failed.stage if failed else None
+    reason = f"stage {failed.stage}: {failed.reason}" if failed else None
     evals = [o for o in ctx.outcomes if o.gates_passed is not None]
     gates = [
         dict(row, stage=o.name.removeprefix("eval-"), seed=o.seed) for o in evals for row in o.gates
@@ -224,7 +232,7 @@ def _record(
     parent.metrics.log(headline)
     parent.metrics.flush()
     parent.set_tags({T.TAG_GATES_PASSED: "true" if gates_passed else "false"})
-    parent.set_status(status, reason=f"stage {failed_stage}" if failed_stage else None)
+    parent.set_status(status, reason=reason)
     if full and full[0].report is not None:
         report = dict(full[0].report)
         if seeds is not None:
@@ -248,6 +256,7 @@ def _record(
         stages=ctx.outcomes,
         gates=gates,
         failed_stage=failed_stage,
+        failure_reason=reason,
         links=links,
         seeds=seeds,
     )

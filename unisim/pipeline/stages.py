@@ -7,13 +7,17 @@ A stage either runs its work in this process or, with ``options.isolate``, as
 ``unisim train|evaluate ... --result-json F`` in a subprocess (a crash then marks
 that stage's run FAILED and the pipeline names the stage). Reuse: a finished train
 run with the same config and data hash, and a finished evaluation with the same
-evaluation key, are taken as they are unless forced.
+evaluation key, are taken as they are unless forced; an interrupted train run of the
+same config and data (KILLED, or cut off by a server outage) continues from its
+checkpoint in the same run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +31,7 @@ from unisim.config import Config, config_hash, content_hash, to_dict
 from unisim.pipeline.outcome import StageFailed, StageOutcome
 
 Event = Callable[[str, dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,12 +100,31 @@ def run_isolated(stage: str, args: list[str], target: T.TrackingTarget) -> Stage
         cmd = [sys.executable, "-m", "unisim", *args, "--result-json", str(out)]
         cmd += ["--tracking-uri", target.uri]
         env = {**os.environ, "MLFLOW_TRACKING_URI": target.uri}
-        proc = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            _, stderr = proc.communicate()
+        except KeyboardInterrupt as exc:
+            _stop(proc, exc)
+            raise
         if proc.returncode != 0 or not out.is_file():
-            lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+            lines = [ln for ln in (stderr or "").strip().splitlines() if ln.strip()]
             reason = lines[-1] if lines else f"exit code {proc.returncode}"
             raise StageFailed(stage, f"subprocess exited {proc.returncode}: {reason}")
         return StageOutcome.read(out)
+
+
+def _stop(proc: subprocess.Popen, exc: KeyboardInterrupt) -> None:
+    """Let an interrupted stage end its own run KILLED: pass SIGTERM on (Ctrl-C reached the
+    whole process group already), wait for it, and kill it only if it hangs."""
+    from unisim.errors import Terminated
+
+    if isinstance(exc, Terminated):
+        proc.send_signal(signal.SIGTERM)  # a `kill` of this process alone: tell the stage
+    try:
+        proc.communicate(timeout=60)  # drains stderr, so the stage never blocks writing it
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def close_orphans(ctx: Context, stage: str) -> None:
@@ -146,10 +170,34 @@ def data_stage(ctx: Context) -> StageOutcome:
     return StageOutcome("data", run_id=child.run_id, detail=str(splits.path))
 
 
+def _resumable(ctx: Context, cfg: Config) -> str | None:
+    """An interrupted train run of this config and data whose checkpoint can continue it
+    (the bit-identical resume of ``unisim train --resume``), or None."""
+    from unisim.errors import UnisimError
+    from unisim.training.checkpoint import checkpoint_dir, find_resume_checkpoint
+
+    assert ctx.data_hash is not None
+    chash = config_hash(cfg)
+    run = ctx.store.find_interrupted_train_run(ctx.parent.experiment_id, chash, ctx.data_hash)
+    if run is None:
+        return None
+    folder = checkpoint_dir(cfg, ctx.config_path)
+    try:
+        _, state = find_resume_checkpoint(folder, chash, run.info.run_id)
+    except UnisimError as exc:  # no checkpoint, or one of another run: train anew
+        log.info("not resuming train run %s: %s", run.info.run_id, exc)
+        return None
+    if state.get("finished") or state.get("data_hash") not in (None, ctx.data_hash):
+        return None
+    return run.info.run_id
+
+
 def train_stage(ctx: Context, seed: int) -> StageOutcome:
-    """Train one seed, or reuse a finished train run with the same config and data hash."""
+    """Train one seed, reuse a finished train run with the same config and data hash, or
+    resume an interrupted one from its checkpoint."""
     assert ctx.data_hash is not None
     cfg = ctx.cfg_for(seed)
+    resume: str | None = None
     if not ctx.options.force_train:
         done = ctx.store.find_train_run(ctx.parent.experiment_id, config_hash(cfg), ctx.data_hash)
         if done is not None:
@@ -162,15 +210,29 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
                 detail="same config hash and data hash",
                 seed=seed,
             )
+        resume = _resumable(ctx, cfg)
     if ctx.options.isolate:
         args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
+        args += ["--resume-run", resume] if resume else []
         for item in ctx.overrides_for(seed):
             args += ["--set", item]
-        return replace(run_isolated("train", args, ctx.target), seed=seed)
+        return _resumed(replace(run_isolated("train", args, ctx.target), seed=seed), resume)
     from unisim.training import train_model
 
-    result = train_model(cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id)
-    return StageOutcome.from_train(result, seed=seed)
+    result = train_model(
+        cfg,
+        ctx.config_path,
+        target=ctx.target,
+        parent_run_id=ctx.parent.run_id,
+        resume_run_id=resume,
+    )
+    return _resumed(StageOutcome.from_train(result, seed=seed), resume)
+
+
+def _resumed(outcome: StageOutcome, resume: str | None) -> StageOutcome:
+    if resume:
+        outcome.detail = f"resumed run {resume}: {outcome.detail}"
+    return outcome
 
 
 def evaluate_stage(

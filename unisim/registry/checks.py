@@ -4,9 +4,11 @@
     [c for c in checks if not c.passed]      # empty: promotable
 
 The run finished, its gates passed, it has a finite ``final_nrmse`` (under the
-threshold when given), a logged model and a loadable ``config.yaml``, it beats the
-champion measured on the same data (``--force`` skips that), and its production
-config is free (or replaced by ``--force`` / ``--auto-promote``).
+threshold when given), a logged model and a loadable ``config.yaml``, and it beats the
+champion measured on the same data. The comparison always runs and is always shown;
+``--force`` only overrides it when it fails (or cannot be made). A run that is
+promoted replaces its production config (``configs/train_<name>.yaml``) if one exists:
+that needs no flag, since being better than the champion is what promotion checks.
 """
 
 from __future__ import annotations
@@ -65,21 +67,14 @@ def validate(
     checks.append(
         Check("config", cand.config_error is None, cand.config_error or "config.yaml loads")
     )
-    checks.append(_champion_check(store, cand, model_name, final, state, existing, force))
+    champion = _champion_check(store, cand, model_name, final, state, existing, force)
+    checks.append(champion)
     path = config_path
-    # --auto-promote replaces the experiment's own production config when the run beat the
-    # champion (checked above); by hand that takes --force.
-    free = path is not None and (force or auto or not path.exists())
-    why = "--force" if force else "--auto-promote"
-    checks.append(
-        Check(
-            "production_config",
-            free,
-            f"{path} {f'will be overwritten ({why})' if path and path.exists() else 'is free'}"
-            if free
-            else f"{path} exists (use --force to overwrite)",
-        )
-    )
+    if path is None or not path.exists():
+        checks.append(Check("production_config", path is not None, f"{path} is free"))
+    else:  # promoted means production: its config replaces the one there
+        how = "--force" if force and "(--force)" in champion.detail else "beats the champion"
+        checks.append(Check("production_config", True, f"{path} will be overwritten ({how})"))
     return checks
 
 

@@ -1,66 +1,49 @@
-"""A file lock that serialises registry changes (promotions, rollbacks) across processes.
+"""Serialise registry changes (promotions, rollbacks) across processes and machines.
 
-    with registry_lock(target):
-        ...  # read the champion, register, move aliases, write configs/
+    with registry_lock(target, "burgers-surrogate") as lease:
+        ...           # read the champion, register, move aliases, write configs/
+        lease.renew() # before each step: the lease is still ours, for another lease time
 
-The lock lives next to a SQLite store (``<store dir>/promote.lock``) so every
-process using that store shares it; for a server store it lives under the
-current folder (``mlruns/locks/``), which serialises promotions made from one
-checkout. Two machines promoting against one server at the same instant are not
-serialised by it: the registry then keeps both versions and the last alias wins.
+The lock is a lease in the Model Registry itself (``tracking/lease.py``): the
+registered model ``<name>.promotion-lease``, created by exactly one promoter at a
+time, so promotions from any number of checkouts and machines into one server take
+turns, and champion, previous-champion and ``unisim.champion_history`` always agree.
+A waiter gives up after ``UNISIM_LOCK_TIMEOUT_S`` (300 s; one-line error, exit 2);
+a dead promoter's lease expires after ``UNISIM_PROMOTION_LEASE_S`` (120 s, renewed
+at every step of a live promotion). Nothing is written to disk.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
-from unisim.errors import UnisimError
-from unisim.tracking import TrackingTarget
+from unisim.tracking import TrackingTarget, connect
+from unisim.tracking.lease import Lease
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 300.0
-TIMEOUT_ENV = "UNISIM_LOCK_TIMEOUT_S"  # how long to wait for another promotion
-
-
-def lock_path(target: TrackingTarget, base: Path | None = None) -> Path:
-    """Where the registry lock for ``target`` lives."""
-    if target.uri.startswith("sqlite:///"):
-        return Path(target.uri[len("sqlite:///") :]).parent / "promote.lock"
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", target.uri.split("://", 1)[-1]).strip("_")
-    return (base or Path.cwd()) / "mlruns" / "locks" / f"promote-{slug or 'server'}.lock"
-
-
-def _timeout() -> float:
-    from unisim.settings import load_settings
-
-    return load_settings().lock_timeout_s
+DEFAULT_MODEL_NAME = "burgers-surrogate"
 
 
 @contextlib.contextmanager
-def registry_lock(target: TrackingTarget, timeout_s: float | None = None) -> Iterator[Path]:
-    """Hold the registry lock of ``target``; UnisimError if it stays busy for ``timeout_s``.
+def registry_lock(
+    target: TrackingTarget,
+    model_name: str = DEFAULT_MODEL_NAME,
+    timeout_s: float | None = None,
+) -> Iterator[Lease]:
+    """Hold the promotion lease of ``model_name`` in ``target``'s registry.
 
-    The default wait is ``$UNISIM_LOCK_TIMEOUT_S`` or 300 s.
+    The default wait is ``$UNISIM_LOCK_TIMEOUT_S`` or 300 s (``LeaseBusy``, exit 2).
     """
-    from filelock import FileLock, Timeout
+    from unisim.settings import load_settings
 
-    timeout_s = _timeout() if timeout_s is None else timeout_s
-    path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path), timeout=timeout_s)
+    settings = load_settings()
+    lease = Lease(connect(target), model_name, ttl_s=settings.promotion_lease_s)
+    lease.acquire(settings.lock_timeout_s if timeout_s is None else timeout_s)
+    log.debug("holding %s", lease.name)
     try:
-        lock.acquire()
-    except Timeout:
-        raise UnisimError(
-            f"{path}: another promotion held the registry lock for over {timeout_s:g} s"
-        ) from None
-    log.debug("holding %s", path)
-    try:
-        yield path
+        yield lease
     finally:
-        lock.release()
+        lease.release()

@@ -1,6 +1,6 @@
 """Registry changes as one unit: each step registers its undo before it acts.
 
-    tx = Transaction(f"promotion of run {run_id}")
+    tx = Transaction(f"promotion of run {run_id}", before_step=lease.renew)
     tx.run([("register", lambda: ...), ("aliases", lambda: move_aliases(tx, store, name, new))])
     # a step that raises: the undo stack runs newest first, then one UnisimError names the
     # failed step, what was undone and anything that could not be
@@ -48,10 +48,11 @@ def now_iso() -> str:
 class Transaction:
     """Named steps with an undo stack; ``run`` does them all or none (as far as undo can)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, before_step: Callable[[], Any] | None = None) -> None:
         self.what = what
         self._undo: list[tuple[str, Callable[[], Any]]] = []
         self.step = "start"
+        self.before_step = before_step  # the promotion lease's renew: stop if it was lost
 
     def push(self, what: str, action: Callable[[], Any]) -> None:
         """Register how to undo the step about to happen."""
@@ -61,6 +62,8 @@ class Transaction:
         for name, action in steps:
             self.step = name
             try:
+                if self.before_step is not None:
+                    self.before_step()
                 action()
             except Exception as exc:
                 self._fail(exc)

@@ -7,8 +7,10 @@
 Validation is checks.py; a refusal raises ``PromotionRefused`` (exit 1) and changes
 nothing; with ``auto=True`` it is returned instead (``result.promoted is False``).
 Registry, config file, run tags, metadata.json and leaderboard exports change as one
-``Transaction`` (plan.py) under the registry lock: a failure part-way undoes every
-step already done and says so. ``dry_run`` validates and lists the steps, writing nothing.
+``Transaction`` (plan.py) under the promotion lease (lock.py: a lease in the registry
+itself, so promotions from any machine take turns; renewed before every step): a
+failure part-way undoes every step already done and says so. ``dry_run`` validates
+and lists the steps, writing nothing.
 """
 
 from __future__ import annotations
@@ -109,10 +111,10 @@ def promote_run(
     ``leaderboard_csv`` / ``leaderboard_html`` name further exports to rewrite.
     """
     store = T.connect(target)
-    with contextlib.nullcontext() if dry_run else registry_lock(target):
-        # Everything is read inside the lock: the champion cannot move under us.
-        cand = gather(store, store.get_run(run_id), folder)
-        name = model_name or _config_model_name(cand)
+    cand = gather(store, store.get_run(run_id), folder)
+    name = model_name or _config_model_name(cand)
+    with contextlib.nullcontext() if dry_run else registry_lock(target, name) as lease:
+        # The champion is read inside the lease: it cannot move under us.
         path = Path(production_dir) / f"train_{production_name(cand, config_name)}.yaml"
         result = PromotionResult(
             run_id=cand.run_id,
@@ -148,7 +150,7 @@ def promote_run(
         if dry_run:
             result.steps = plan.describe()
             return result
-        plan.execute()
+        plan.execute(lease.renew)
         return result
 
 
@@ -247,8 +249,8 @@ class _Promotion:
         steps.extend(f"rewrite leaderboard export {p}" for p in self.exports)
         return steps
 
-    def execute(self) -> None:
-        tx = P.Transaction(f"promotion of run {self.cand.run_id}")
+    def execute(self, before_step: Any = None) -> None:
+        tx = P.Transaction(f"promotion of run {self.cand.run_id}", before_step=before_step)
         box: dict[str, str] = {}
         steps = [
             ("register", lambda: box.setdefault("v", self._register(tx))),

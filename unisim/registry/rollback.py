@@ -102,7 +102,7 @@ def rollback(
 ) -> RollbackResult:
     """Move ``champion`` back (see the module docstring); every record follows."""
     store = T.connect(target)
-    with contextlib.nullcontext() if dry_run else registry_lock(target):
+    with contextlib.nullcontext() if dry_run else registry_lock(target, name) as lease:
         if store.registered_model(name) is None:
             raise UnisimError(f"registered model {name!r} not found in {target.uri}")
         state = store.alias_state(name)
@@ -133,7 +133,7 @@ def rollback(
             result.notes.append(P.STAGE_NOTE)
         if dry_run:
             return result
-        plan.execute()
+        plan.execute(lease.renew)
         log.info("rolled back %s: champion %s -> %s", name, state.champion, new.version)
         return result
 
@@ -203,8 +203,8 @@ class _Rollback:
         steps.extend(f"rewrite leaderboard export {p}" for p in (self.csv, self.html) if p)
         return steps
 
-    def execute(self) -> None:
-        tx = P.Transaction(f"rollback of {self.name!r}")
+    def execute(self, before_step: Any = None) -> None:
+        tx = P.Transaction(f"rollback of {self.name!r}", before_step=before_step)
         o, n = self.old, self.new
         steps: list[tuple[str, Any]] = [
             ("aliases", lambda: P.move_aliases(tx, self.store, self.name, self.new_state))

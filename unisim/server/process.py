@@ -155,7 +155,7 @@ def _auth_env(settings: ServerSettings) -> dict[str, str]:
         )
     state_dir = Path(settings.state_dir)
     auth_db = settings.auth_database_uri or f"sqlite:///{state_dir / 'basic_auth.db'}"
-    ini = state_dir / "basic_auth.ini"  # mode 0600 (mkstemp): database_uri may hold a password
+    ini = state_dir / "basic_auth.ini"  # 0600 from creation: database_uri may hold a password
     atomic_write_text(
         ini,
         "[mlflow]\n"
@@ -163,6 +163,7 @@ def _auth_env(settings: ServerSettings) -> dict[str, str]:
         f"database_uri = {auth_db}\n"
         f"admin_username = {os.environ.get(ADMIN_USERNAME_ENV) or 'admin'}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        secret=True,
     )
     env = {"MLFLOW_AUTH_CONFIG_PATH": str(ini)}
     if not os.environ.get(SECRET_KEY_ENV):

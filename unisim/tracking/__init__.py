@@ -16,9 +16,13 @@ Modules, one concern each:
     registry    registered models, versions, the champion alias (one reader, one writer)
     artifacts   artifact files and logged models
     runs        start_run / TrackedRun: open runs and how they end
+    stale       runs whose process is gone: `unisim runs end --stale`
     metrics     batched metric logging that rides out server outages
-    journal     the on-disk journal of unsent points; transport: fail-fast HTTP, batches
+    journal     the on-disk journal of unsent points; transport: bounded HTTP, batches,
+                one-line server/URI/credential errors
     sync        `unisim sync`: upload journals, record missed run ends
+    sqlite      first use of a SQLite store: created and migrated by one process
+    lease       the promotion lease in the Model Registry
     snapshot    read-only fast path over MLflow's tables (tested schemas only)
     provenance  git and library-version tags; links: MLflow UI URLs
 
@@ -55,7 +59,13 @@ from unisim.tracking.store import (
     redact_uri,
     resolve_tracking,
 )
-from unisim.tracking.transport import CHUNK, MAX_BATCH_PARAMS, describe_error, fail_fast_http
+from unisim.tracking.transport import (
+    CHUNK,
+    MAX_BATCH_PARAMS,
+    describe_error,
+    fail_fast_http,
+    unreachable,
+)
 from unisim.tracking.writes import status_tags
 
 if TYPE_CHECKING:
@@ -102,6 +112,7 @@ __all__ = [
     "start_run",
     "status_tags",
     "ui_command",
+    "unreachable",
     "version_tags",
     "version_url",
     "DEFAULT_PROFILE",

@@ -5,6 +5,7 @@ store.read_json(run_id, "report.json")
 store.artifact_paths(run_id)                 # breadth first, folders end with "/"
 model = store.load_model("runs:/<id>/model")  # a torch module (UnisimError if not loadable)
 store.logged_model_id(run)                   # MLflow 3 LoggedModel id of runs:/<id>/model
+store.fail_pending_models(run_id, exp_id)    # PENDING models of an ended run -> FAILED
 """
 
 from __future__ import annotations
@@ -91,3 +92,16 @@ class Artifacts:
         )
         named = [m for m in models if m.name == name]
         return max(named, key=lambda m: m.creation_timestamp).model_id if named else None
+
+    def fail_pending_models(self, run_id: str, experiment_id: str) -> list[str]:
+        """Mark the PENDING logged models of an ended run FAILED (a kill mid-logging left
+        them); returns their ids. MLflow itself does so only when logging raises."""
+        from mlflow.entities import LoggedModelStatus
+
+        models = self.client.search_logged_models(
+            experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        pending = [m.model_id for m in models if m.status == LoggedModelStatus.PENDING]
+        for model_id in pending:
+            self.client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+        return pending

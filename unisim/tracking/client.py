@@ -19,6 +19,7 @@ from unisim.tracking.artifacts import Artifacts
 from unisim.tracking.queries import Queries
 from unisim.tracking.registry import Registry
 from unisim.tracking.store import TrackingTarget, configure, resolve_tracking
+from unisim.tracking.transport import unreachable
 from unisim.tracking.writes import Writes
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ class Store(Queries, Writes, Registry, Artifacts):
             location = f"{root}/{_slug(name)}" if root else None
             try:
                 return self.client.create_experiment(name, artifact_location=location, tags=tags)
-            except MlflowException:
+            except MlflowException as exc:
+                if unreachable(exc):
+                    raise  # not a race: do not wait on the server a second time
                 exp = self.client.get_experiment_by_name(name)  # another process created it
                 if exp is None:
                     raise

@@ -12,7 +12,7 @@ a run ends is uploaded later by ``unisim sync``. One file per run,
 
     {"run_id": "ab12...", "tracking_uri": "http://host:5000", "created": 1764400000.0}
     {"k": "train/loss", "v": 0.25, "ts": 1764400000000, "s": 3}     # a metric point
-    {"end": "FINISHED"}             # the run's end could not be recorded on the server
+    {"end": "FAILED", "reason": "..."}   # the run's end (and why) could not reach the server
 
 Exactly once: before sending, ``upload`` asks the server for each key's history and
 skips points it already holds (a send whose answer was lost, a crash between send
@@ -76,6 +76,7 @@ class Journal:
         self.dir = journal_dir(directory)
         self.path = self.dir / f"{run_id}.jsonl"
         self._pending = self._count() if self.path.exists() else 0
+        self.end_reason: str | None = None  # the recorded end's reason, as last read
 
     # ------------------------------------------------------------ locking and reading
     @contextlib.contextmanager
@@ -110,15 +111,17 @@ class Journal:
         return sum(1 for row in self._lines() if "k" in row)
 
     def read(self) -> tuple[dict[str, Any], list[Point], str | None]:
-        """(header, points, end status or None) as stored now."""
+        """(header, points, end status or None) as stored now; the end's reason goes to
+        ``self.end_reason``."""
         header: dict[str, Any] = {}
         points: list[Point] = []
         end = None
+        self.end_reason = None
         for row in self._lines():
             if "k" in row:
                 points.append(Point(row["k"], float(row["v"]), int(row["ts"]), int(row["s"])))
             elif "end" in row:
-                end = row["end"]
+                end, self.end_reason = row["end"], row.get("reason")
             elif "run_id" in row:
                 header = row
         self._pending = len(points)
@@ -162,10 +165,12 @@ class Journal:
             self._pending = (self._pending if size else 0) + len(rows)
         return len(rows)
 
-    def set_end(self, status: str) -> None:
-        """Record that the run ended with ``status`` but the server could not be told."""
+    def set_end(self, status: str, reason: str | None = None) -> None:
+        """Record that the run ended with ``status`` (and why) but the server could not be
+        told."""
         with self.locked():
             header, points, _ = self.read()
+            self.end_reason = reason
             self._rewrite(header, points, status)
 
     def _rewrite(self, header: dict[str, Any], points: list[Point], end: str | None) -> None:
@@ -180,7 +185,8 @@ class Journal:
                 fh.write(json.dumps({"k": p.key, "v": p.value, "ts": p.timestamp, "s": p.step}))
                 fh.write("\n")
             if end is not None:
-                fh.write(json.dumps({"end": end}) + "\n")
+                row = {"end": end, **({"reason": self.end_reason} if self.end_reason else {})}
+                fh.write(json.dumps(row) + "\n")
 
 
 # ---------------------------------------------------------------- sending

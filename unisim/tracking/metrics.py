@@ -23,7 +23,10 @@ from unisim.tracking.transport import (
     describe_error,
     fail_fast_http,
     is_outage,
+    note_down,
+    note_up,
     send_points,
+    unreachable,
 )
 
 if TYPE_CHECKING:
@@ -120,6 +123,8 @@ class MetricLogger:
         except Exception as exc:
             if not is_outage(exc):
                 raise
+            if unreachable(exc):
+                note_down(getattr(self.client, "tracking_uri", None))
             self._failures += 1
             delay = min(self.BACKOFF_S * 2 ** (self._failures - 1), self.MAX_BACKOFF_S)
             self._retry_at = time.monotonic() + delay
@@ -137,17 +142,20 @@ class MetricLogger:
             return False
         if self._failures:
             log.warning("run %s: tracking server answers again; journaled points sent", self.run_id)
+            note_up(getattr(self.client, "tracking_uri", None))
             self._failures, self._retry_at = 0, 0.0
         return True
 
-    def close(self) -> int:
+    def close(self, try_server: bool = True) -> int:
         """Last attempt at run end (ignores the backoff); never raises.
 
+        ``try_server=False``: the server was just seen down; journal without trying.
         Returns the number of points left in the journal for ``unisim sync``.
         """
         self._retry_at = 0.0
         try:
-            self.flush()
+            if try_server:
+                self.flush()
         except Exception as exc:
             log.warning("run %s: metric points rejected: %s", self.run_id, describe_error(exc))
         if self._buffer:
@@ -161,9 +169,9 @@ class MetricLogger:
             )
         return self.pending
 
-    def defer_end(self, status: str) -> None:
-        """The server could not be told that the run ended: ``unisim sync`` will."""
+    def defer_end(self, status: str, reason: str | None = None) -> None:
+        """The server could not be told that the run ended (and why): ``unisim sync`` will."""
         try:
-            self.journal.set_end(status)
+            self.journal.set_end(status, reason)
         except Exception as exc:
             log.warning("run %s: could not journal its end: %s", self.run_id, exc)

@@ -3,6 +3,7 @@
     store = connect(target)
     store.get_run(run_id)                                   # UnisimError when missing
     store.find_train_run(exp_id, cfg_hash, data_hash)       # finished, newest, or None
+    store.find_interrupted_train_run(exp_id, cfg_hash, data_hash)   # KILLED or cut off
     store.find_evaluation(exp_id, eval_key)
     store.children(parent_run_id, exp_id, kind=Kind.TRAIN)
     store.best_pipeline_runs(exp_id)                        # gates passed, best first
@@ -24,9 +25,11 @@ from unisim.errors import UnisimError
 from unisim.tracking.schema import (
     FINAL_NRMSE,
     MLFLOW_PARENT_TAG,
+    OUTAGE_REASON,
     TAG_CONFIG_HASH,
     TAG_DATA_HASH,
     TAG_EVAL_KEY,
+    TAG_FAILURE_REASON,
     TAG_GATES_PASSED,
     TAG_KIND,
     TAG_STATUS,
@@ -202,6 +205,23 @@ class Queries:
                 tag_is(TAG_DATA_HASH, data_hash),
             ),
         )
+
+    def find_interrupted_train_run(
+        self, experiment_id: str, config_hash: str, data_hash: str
+    ) -> Run | None:
+        """The newest train run with this config and data that was cut off, not failed by
+        its own doing: KILLED (Ctrl-C, SIGTERM, a dead process), or FAILED because the
+        tracking server was unreachable. The pipeline resumes it from its checkpoint."""
+        same = (tag_is(TAG_KIND, Kind.TRAIN), tag_is(TAG_CONFIG_HASH, config_hash))
+        same += (tag_is(TAG_DATA_HASH, data_hash),)
+        killed = self._newest([experiment_id], all_of(*same, "attributes.status = 'KILLED'"))
+        cut = self._newest([experiment_id], all_of(*same, "attributes.status = 'FAILED'"))
+        if cut is not None and not cut.data.tags.get(TAG_FAILURE_REASON, "").startswith(
+            OUTAGE_REASON
+        ):
+            cut = None
+        found = [r for r in (killed, cut) if r is not None]
+        return max(found, key=lambda r: r.info.start_time) if found else None
 
     def find_model_run(self, experiment_id: str, data_hash: str, model: str) -> Run | None:
         """The newest finished train run of architecture ``model`` on this data (baselines)."""

@@ -111,12 +111,16 @@ class Registry:
             raise
 
     def registered_models(self) -> list[RegisteredModel]:
+        """Every registered model but the promotion leases (lease.py)."""
         from mlflow.utils import get_results_from_paginated_fn
 
-        return get_results_from_paginated_fn(
+        from unisim.tracking.lease import is_lease
+
+        found = get_results_from_paginated_fn(
             lambda n, token: self.client.search_registered_models(max_results=n, page_token=token),
             100,
         )
+        return [m for m in found if not is_lease(m.name)]
 
     def model_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every version of ``name`` (of every model when None), oldest first."""

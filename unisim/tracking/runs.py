@@ -7,9 +7,11 @@
         run.set_tags({...}); run.log_dict({...}, "report.json"); run.log_model(model, ...)
 
 A run ends FINISHED (``unisim.status=success`` unless the block set another
-status), FAILED (``unisim.failure_reason``) or KILLED (KeyboardInterrupt);
-buffered metric points are sent before it ends, whatever happened (or, when the
-server is unreachable, kept in the run's local journal for ``unisim sync``).
+status), FAILED (``unisim.failure_reason``) or KILLED (Ctrl-C, SIGTERM; and
+``unisim runs end --stale`` for a process that died); buffered metric points are
+sent before it ends, whatever happened (or, when the server is unreachable, kept
+with the end and its reason in the run's local journal for ``unisim sync``).
+Every run records its host and process (stale.py).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unisim.errors import UnisimError
+from unisim.errors import Terminated, TrackingUnavailable, UnisimError
+from unisim.faults import fault
 from unisim.tracking.client import Store, connect
 from unisim.tracking.links import run_url
 from unisim.tracking.metrics import MetricLogger
 from unisim.tracking.provenance import experiment_dir_of, git_info, version_tags
 from unisim.tracking.schema import (
+    MLFLOW_PARENT_TAG,
+    OUTAGE_REASON,
     TAG_CONFIG_HASH,
     TAG_DATA_HASH,
     TAG_EXPERIMENT_DIR,
@@ -37,8 +42,16 @@ from unisim.tracking.schema import (
     TAG_STATUS,
     Status,
 )
+from unisim.tracking.stale import end_stale_runs, process_tags
 from unisim.tracking.store import TrackingTarget, resolve_tracking
-from unisim.tracking.transport import MAX_BATCH_PARAMS, describe_error
+from unisim.tracking.transport import (
+    MAX_BATCH_PARAMS,
+    describe_error,
+    note_down,
+    recently_down,
+    unreachable,
+    user_error,
+)
 
 if TYPE_CHECKING:
     from unisim.config import Config
@@ -148,12 +161,15 @@ class TrackedRun:
             else _reactivate(self.run_id)
         )
         with ctx:
+            pending = mlflow.initialize_logged_model(name=name, source_run_id=self.run_id)
+            fault("log-model", "pending")  # crash tests: a kill while the model is PENDING
             mlflow.pytorch.log_model(
                 model,
                 name=name,
                 input_example=input_example,
                 pip_requirements=reqs,
                 serialization_format=serialization_format,
+                model_id=pending.model_id,
             )
         return f"runs:/{self.run_id}/{name}"
 
@@ -203,7 +219,10 @@ def start_run(
 
     Exit states: FINISHED (``unisim.status=success`` unless the block set another
     status), FAILED on an exception (``unisim.failure_reason``), KILLED on
-    KeyboardInterrupt. Buffered metrics are flushed in every case.
+    KeyboardInterrupt or SIGTERM. Buffered metrics are flushed in every case. When the
+    server cannot be told, the end waits in the run's journal for ``unisim sync``;
+    a failure caused by the outage becomes one ``TrackingUnavailable`` naming it.
+    A top-level run first ends the stale runs of its experiment (stale.py).
     """
     import mlflow
 
@@ -211,8 +230,11 @@ def start_run(
     exp_dir = experiment_dir_of(config_path)
     exp_tags = {TAG_EXPERIMENT_DIR: exp_dir} if exp_dir else None
     experiment_id = store.get_or_create_experiment(experiment, exp_tags)
+    if parent_run_id is None:  # kill -9 leaves runs RUNNING forever: end them before anew
+        end_stale_runs(store, [experiment_id], by=f"the next run in experiment {experiment!r}")
 
     std = {TAG_KIND: str(kind), TAG_STATUS: Status.RUNNING.value, **version_tags()}
+    std.update(process_tags())
     std.update(git_info(Path(config_path).parent if config_path else None))
     if stage:
         std[TAG_STAGE] = str(stage)
@@ -220,6 +242,8 @@ def start_run(
         std[TAG_EXPERIMENT_DIR] = exp_dir
     if parent_run_id:
         std[TAG_PARENT_RUN] = parent_run_id
+        if resume_run_id:  # a resumed run continues under the run that resumed it
+            std[MLFLOW_PARENT_TAG] = parent_run_id
     if cfg is not None:
         std.update(cfg.tracking.tags)
     std.update(tags or {})
@@ -240,39 +264,85 @@ def start_run(
     if cfg is not None:
         run.log_config(cfg)
 
-    status = "FINISHED"
     try:
         yield run
-    except KeyboardInterrupt:
-        status = "KILLED"
-        _mark_failed(run, "interrupted (KeyboardInterrupt)")
+    except KeyboardInterrupt as exc:
+        why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+        _say_journaled(run, "KILLED", _close(run, "KILLED", why))
         raise
     except BaseException as exc:
-        status = "FAILED"
-        _mark_failed(run, describe_error(exc))
-        raise
-    finally:
-        # The server may be down: fail fast, never raise here, leave the rest to `unisim sync`.
-        with run.metrics.fail_fast():
-            unsent = run.metrics.close()  # unsent points stay in the run's journal
+        reason = describe_error(exc)
+        outage = unreachable(exc)
+        if outage:
+            note_down(store.target.uri)
+            reason = f"{OUTAGE_REASON}: {reason.split(': ', 1)[-1]}"
+        journaled = _close(run, "FAILED", reason)
+        if not (outage and journaled):
+            _say_journaled(run, "FAILED", journaled)
+            raise
+        if isinstance(exc, TrackingUnavailable):  # an inner run's: add this one
+            raise TrackingUnavailable(exc.message, [*exc.journaled, (run_id, "FAILED")]) from exc
+        err = user_error(exc, store.target.uri)
+        message = str(err) if err is not None else reason
+        raise TrackingUnavailable(message, [(run_id, "FAILED")]) from exc
+    else:
+        _say_journaled(run, "FINISHED", _close(run, "FINISHED", None))
+
+
+def _say_journaled(run: TrackedRun, status: str, journaled: bool) -> None:
+    """One line when only the journal knows how the run ended (an error says it otherwise)."""
+    if journaled:
+        log.warning(
+            "run %s: ended %s, but the tracking server is unreachable: kept in %s; "
+            "`unisim sync` records it once the server answers",
+            run.run_id,
+            status,
+            run.metrics.journal.path,
+        )
+
+
+def _pop_active(run_id: str) -> None:
+    """End MLflow's fluent run locally (the server is not told: the journal will)."""
+    from mlflow.tracking import fluent
+
+    stack = fluent._active_run_stack.get()
+    if stack and stack[-1].info.run_id == run_id:
+        stack.pop()
+
+
+def _close(run: TrackedRun, status: str, reason: str | None) -> bool:
+    """End ``run`` with MLflow ``status``; True when only its journal could record that.
+
+    Never raises and never waits long: the server may be what failed. Once it was seen
+    down (this run or an inner one), nothing more is sent; the journal keeps the points,
+    the end and the reason, and ``unisim sync`` writes them later.
+    """
+    import mlflow
+
+    store, uri = run.store, run.store.target.uri
+    with run.metrics.fail_fast():
+        unsent = run.metrics.close(try_server=not recently_down(uri))
+        if not recently_down(uri):  # the last flush may just have found it down
             try:
                 try:
                     if unsent:
                         run.set_tags({TAG_METRICS_UNSENT: unsent})
                     if status == "FINISHED":
-                        current = store.get_run(run_id).data.tags.get(TAG_STATUS)
+                        current = store.get_run(run.run_id).data.tags.get(TAG_STATUS)
                         if current in (None, Status.RUNNING):
-                            store.set_status(run_id, Status.SUCCESS)
+                            store.set_status(run.run_id, Status.SUCCESS)
+                    else:
+                        store.set_status(run.run_id, Status.FAILED, reason=reason)
+                        store.fail_pending_models(run.run_id, run.experiment_id)
                 finally:
                     mlflow.end_run(status)
+                return False
             except Exception as exc:
-                log.warning("run %s: could not record its end: %s", run_id, describe_error(exc))
-                run.metrics.defer_end(status)
-
-
-def _mark_failed(run: TrackedRun, reason: str) -> None:
-    try:
-        with run.metrics.fail_fast():  # the store itself may be down: do not stall for minutes
-            run.set_status(Status.FAILED, reason)
-    except Exception as exc:  # the store itself may be what failed
-        log.warning("could not tag run %s as failed: %s", run.run_id, exc)
+                if unreachable(exc):
+                    note_down(uri)
+                else:
+                    why = describe_error(exc)
+                    log.warning("run %s: could not record its end: %s", run.run_id, why)
+    _pop_active(run.run_id)
+    run.metrics.defer_end(status, reason)
+    return True

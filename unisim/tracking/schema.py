@@ -80,10 +80,16 @@ TAG_CHOSEN_SEED = "unisim.chosen_seed"  # on a pipeline run: the seed its train_
 TAG_PROTOCOL = "unisim.protocol"
 TAG_PROTOCOL_SUMMARY = "unisim.protocol_summary"
 TAG_ARCHIVED_AT = "unisim.archived_at"  # experiment tag
+TAG_HOST = "unisim.host"  # the machine whose process opened the run (stale-run detection)
+TAG_PID = "unisim.pid"  # ... that process's id
+TAG_PID_START = "unisim.pid_start"  # ... and its start time (epoch s): a reused pid differs
 TAG_GATE_PREFIX = "unisim.gate"  # unisim.gate.<metric>.<check> = pass | fail | provisional
 VERSION_TAG_PREFIX = "unisim."  # unisim.<package>_version
 MLFLOW_PARENT_TAG = "mlflow.parentRunId"
 MLFLOW_RUN_NAME_TAG = "mlflow.runName"
+
+# The failure reason of a run whose end the server could not be told (unisim sync writes it).
+OUTAGE_REASON = "tracking server unreachable"
 
 # The old module-level names, kept so `tracking.STATUS_SUCCESS` and friends still work.
 STATUS_RUNNING, STATUS_SUCCESS, STATUS_FAILED = "running", "success", "failed"
@@ -135,6 +141,9 @@ ALIAS_CHAMPION = "champion"
 ALIAS_PREVIOUS = "previous-champion"
 STAGE_PRODUCTION = "Production"  # legacy stage, set on request
 TAG_CHAMPION_HISTORY = "unisim.champion_history"  # registered-model tag: "1,3,5", oldest first
+LEASE_SUFFIX = ".promotion-lease"  # registered model <name>.promotion-lease: the promotion lease
+TAG_LEASE_HOLDER = "unisim.lease_holder"  # on the lease model: host, pid, token
+TAG_LEASE_EXPIRES = "unisim.lease_expires"  # on the lease model: epoch seconds
 VTAG_RUN = "unisim.run_id"  # the promoted (pipeline) run
 VTAG_TRAIN_RUN = "unisim.train_run"  # the run that logged the model
 VTAG_EXPERIMENT = "unisim.experiment"

@@ -2,12 +2,16 @@
 
     target = resolve_tracking()                      # ./mlruns/mlflow.db by default
     target = resolve_tracking("http://127.0.0.1:5000")
+    target = resolve_tracking(read_only=True)        # a missing SQLite store is an error
     client = configure(target)                       # MLflow pointed at it (tracking internal)
 
 A profile is ``mlruns-config/<name>.yaml`` (``tracking_uri``, ``artifact_root``);
 ``UNISIM_PROFILE`` picks one, ``UNISIM_CONFIG_DIR`` moves the folder. Relative
 SQLite paths and artifact roots resolve against the current folder, never against
-wherever MLflow happens to look.
+wherever MLflow happens to look. An unknown URI scheme is a one-line error (exit 2).
+``configure`` makes a SQLite store ready first (``sqlite.py``: created or migrated by
+one process at a time; never by a read-only command) and bounds every HTTP request
+(``transport.apply_bound``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
 PROFILE_DIR_ENV = "UNISIM_CONFIG_DIR"
 PROFILE_ENV = "UNISIM_PROFILE"
 SQLITE_PREFIX = "sqlite:///"
+# Schemes MLflow can track to (a database URI may name its driver: postgresql+psycopg).
+KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "postgres", "mysql", "mssql")
+KNOWN_SCHEMES += ("databricks", "databricks-uc", "uc")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class TrackingTarget:
     uri: str
     artifact_root: str | None = None  # file URI; None for servers (they proxy artifacts)
     source: str = "local"  # which rule chose it: flag | env | profile:<name> | local
+    read_only: bool = False  # a read-only command: never create the store
 
     @property
     def is_local(self) -> bool:
@@ -85,6 +93,13 @@ def _normalise_uri(uri: str, base: Path) -> str:
             f"tracking URI {uri!r}: MLflow's plain file store is not supported; "
             f"use sqlite:///{uri.rstrip('/')}/mlflow.db or an http(s) server"
         )
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme.split("+", 1)[0] not in KNOWN_SCHEMES:
+        hint = " (a plain folder: use sqlite:///PATH/mlflow.db)" if scheme == "file" else ""
+        raise UnisimError(
+            f"tracking URI {redact_uri(uri)!r}: unknown scheme {scheme!r}{hint}; use "
+            "sqlite:///PATH, http(s)://HOST:PORT or a database URI (postgresql://...)"
+        )
     return uri
 
 
@@ -96,9 +111,17 @@ def load_profile(name: str, base: Path | None = None) -> dict[str, Any]:
 
 
 def resolve_tracking(
-    tracking_uri: str | None = None, profile: str | None = None, base: Path | None = None
+    tracking_uri: str | None = None,
+    profile: str | None = None,
+    base: Path | None = None,
+    *,
+    read_only: bool = False,
 ) -> TrackingTarget:
-    """Precedence: ``--tracking-uri`` > ``MLFLOW_TRACKING_URI`` > profile > local SQLite."""
+    """Precedence: ``--tracking-uri`` > ``MLFLOW_TRACKING_URI`` > profile > local SQLite.
+
+    ``read_only``: the command only reads, so a SQLite store that does not exist yet
+    is an error (``configure``) rather than a new, empty store.
+    """
     base = base or Path.cwd()
     if tracking_uri:
         uri, source, root = tracking_uri, "flag", None
@@ -117,7 +140,7 @@ def resolve_tracking(
         root = str(Path(uri[len(SQLITE_PREFIX) :]).parent / "artifacts")
     if root is not None and "://" not in root:
         root = (base / root).resolve().as_uri()
-    return TrackingTarget(uri=uri, artifact_root=root, source=source)
+    return TrackingTarget(uri=uri, artifact_root=root, source=source, read_only=read_only)
 
 
 def configure(target: TrackingTarget | None = None) -> MlflowClient:
@@ -131,9 +154,14 @@ def configure(target: TrackingTarget | None = None) -> MlflowClient:
     import mlflow
     from mlflow import MlflowClient
 
+    from unisim.tracking.sqlite import prepare_sqlite
+    from unisim.tracking.transport import apply_bound
+
     target = target or resolve_tracking()
     if target.sqlite_path is not None:
-        target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(target.sqlite_path, target.artifact_root, create=not target.read_only)
+    if target.uri.startswith(("http://", "https://")):
+        apply_bound()
     mlflow.set_tracking_uri(target.uri)
     mlflow.set_registry_uri(target.uri)
     return MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)

@@ -5,9 +5,10 @@
     finish_run(journal, store)                     # apply one journal's recorded run end
 
 A journal (journal.py) holds the metric points a run could not send and, when the
-server was down at the end, the status the run ended with. Sync is exactly once:
-``upload`` skips points the server already has, and ``finish_run`` writes a status
-only over ``running``.
+server was down at the end, the status the run ended with and why. Sync is exactly
+once: ``upload`` skips points the server already has, and ``finish_run`` writes a
+status (with the recorded failure reason) only over ``running``. ``run_id`` with no
+journal is an error unless the store knows that run (then there is nothing to do).
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from unisim.errors import UnisimError
 from unisim.tracking.client import Store, connect
 from unisim.tracking.journal import Journal, JournalBusy, journal_dir, upload
+from unisim.tracking.queries import RUN_ID_RE
 from unisim.tracking.schema import TAG_FAILURE_REASON, TAG_METRICS_UNSENT, TAG_STATUS, Status
 from unisim.tracking.store import resolve_tracking
-from unisim.tracking.transport import fail_fast_http
+from unisim.tracking.transport import bound_s, fail_fast_http
+
+
+def _check_known(run_id: str, tracking_uri: str | None, directory: str | Path | None) -> None:
+    """No journal for ``run_id``: fine for a run the store knows, else a one-line error."""
+    folder = journal_dir(directory)
+    if RUN_ID_RE.match(run_id):
+        store = connect(resolve_tracking(tracking_uri, read_only=True))
+        if store.find_run(run_id) is not None:
+            return  # a known run with nothing left to send
+    raise UnisimError(f"--run {run_id}: no such run, and no journal for it in {folder}")
 
 
 def finish_run(journal: Journal, store: Store) -> str | None:
@@ -35,10 +48,16 @@ def finish_run(journal: Journal, store: Store) -> str | None:
             if end == "FINISHED":
                 store.set_status(journal.run_id, Status.SUCCESS)
             else:
-                reason = run.data.tags.get(TAG_FAILURE_REASON) or f"ended {end} (recorded by sync)"
+                reason = (
+                    run.data.tags.get(TAG_FAILURE_REASON)
+                    or journal.end_reason
+                    or f"ended {end} (recorded by sync)"
+                )
                 store.set_status(journal.run_id, Status.FAILED, reason=reason)
         if run.info.status == "RUNNING":
             store.end_run(journal.run_id, end)
+        if end != "FINISHED":
+            store.fail_pending_models(journal.run_id, run.info.experiment_id)
         journal._rewrite(header, points, None)
     return end
 
@@ -69,7 +88,11 @@ def sync_journals(
     one whose URI held a password). A journal that fails stays for the next sync.
     """
     results = []
-    for journal in list_journals(directory):
+    journals = list_journals(directory)
+    if run_id and run_id not in {j.run_id for j in journals}:
+        _check_known(run_id, tracking_uri, directory)
+        return []
+    for journal in journals:
         if run_id and journal.run_id != run_id:
             continue
         header = journal.read()[0]
@@ -81,7 +104,7 @@ def sync_journals(
             continue
         try:
             store = connect(resolve_tracking(uri))
-            with fail_fast_http(timeout_s=30, max_retries=2):
+            with fail_fast_http(timeout_s=bound_s(), max_retries=1):
                 result.sent, result.skipped = upload(journal, store.client, lock_timeout=0)
                 result.ended = finish_run(journal, store)
         except JournalBusy as exc:

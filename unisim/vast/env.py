@@ -81,8 +81,19 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def local_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the local variables a launch would send (to redact from anything shown)."""
-    return list(instance_env(os.environ if environ is None else environ).values())
+    """Values to redact from anything shown: what a launch would send, the Vast API key
+    (``VAST_API_KEY`` or the SDK's key file) and the other never-sent keys."""
+    from unisim.vast.backend import key_file_paths
+
+    env = os.environ if environ is None else environ
+    values = list(instance_env(env).values())
+    values += [env[k] for k in NEVER_STORED if env.get(k)]
+    for path in key_file_paths():
+        try:
+            values.append(path.read_text().strip())
+        except OSError:  # no key file there (or unreadable): nothing to mask from it
+            continue
+    return [v for v in values if v]
 
 
 @dataclass

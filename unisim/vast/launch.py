@@ -11,7 +11,8 @@ committed, has uncommitted changes, or its commit is on no remote branch. Secret
 travel as instance env vars (local MLFLOW_TRACKING_* or those stored by
 ``setup-env``), never in the script. If the wait for ``running`` fails (timeout, a
 state that never runs, an API error, Ctrl-C), the created instance is destroyed:
-a failed launch leaves nothing behind that bills.
+a failed launch leaves nothing behind that bills. A dry run with ``--offer`` needs
+no backend (``backend=None``) and calls no Vast API: the offer is not looked up.
 """
 
 from __future__ import annotations
@@ -153,12 +154,18 @@ def pick_offer(backend: VastBackend, vast: VastConfig, offer_id: int | None) -> 
     return offers[0]
 
 
-def check_tracking(env: Mapping[str, str], backend: VastBackend) -> None:
-    """The run must report somewhere the instance can reach (never prints the URI)."""
+def check_tracking(env: Mapping[str, str], backend: VastBackend | None) -> str | None:
+    """The run must report somewhere the instance can reach (never prints the URI).
+
+    ``backend=None`` (a dry run that calls no API): a URI not set here is a warning,
+    returned, since whether ``setup-env`` stored one on Vast is not asked.
+    """
     uri = env.get(TRACKING_KEY)
     if uri is None:
+        if backend is None:
+            return f"{TRACKING_KEY} is not set here; a real launch checks that Vast stores one"
         if TRACKING_KEY in backend.env_var_names():
-            return
+            return None
         raise UnisimError(
             f"{TRACKING_KEY} is neither set here nor stored on Vast (`unisim vast setup-env`): "
             "the run would report nowhere"
@@ -170,6 +177,7 @@ def check_tracking(env: Mapping[str, str], backend: VastBackend) -> None:
             f"{TRACKING_KEY} is a local {kind} store that a rented instance cannot reach; "
             "point it at the team server (http(s)://...)"
         )
+    return None
 
 
 # ---------------------------------------------------------------- plan and launch
@@ -221,7 +229,7 @@ class LaunchResult:
 
 def plan_launch(
     config_path: str | Path,
-    backend: VastBackend,
+    backend: VastBackend | None,
     *,
     offer_id: int | None = None,
     auto_shutdown: bool | None = None,
@@ -234,8 +242,13 @@ def plan_launch(
     vast = cfg.vast
     git = check_git(config_path, vast.repo_url)
     env = instance_env(os.environ if environ is None else environ, vast.env_keys)
-    check_tracking(env, backend)
-    offer = pick_offer(backend, vast, offer_id)
+    unchecked = check_tracking(env, backend)
+    if backend is None:  # a dry run with --offer: no API call, so the offer is not looked up
+        if offer_id is None:
+            raise UnisimError("a launch without a Vast backend needs --offer (dry run only)")
+        offer: dict[str, Any] = {"id": offer_id, "gpu_name": "GPU not looked up (dry run)"}
+    else:
+        offer = pick_offer(backend, vast, offer_id)
     if auto_shutdown is None:
         action = vast.auto_shutdown
     elif auto_shutdown:
@@ -243,7 +256,7 @@ def plan_launch(
     else:
         action = "none"
     repo_url = public_repo_url(git.repo_url)
-    warnings = []
+    warnings = [unchecked] if unchecked else []
     if git.dirty:
         warnings.append(
             f"{len(git.dirty)} tracked file(s) have uncommitted changes the instance will not "
@@ -287,7 +300,7 @@ def _destroy_after_failure(backend: VastBackend, instance_id: int) -> str:
 
 def launch_config(
     config_path: str | Path,
-    backend: VastBackend,
+    backend: VastBackend | None,
     *,
     offer_id: int | None = None,
     auto_shutdown: bool | None = None,
@@ -313,6 +326,7 @@ def launch_config(
     result = LaunchResult(plan)
     if dry_run:
         return result
+    assert backend is not None, "only a dry run goes without a backend"
     timeout_s = plan.vast.start_timeout_s if timeout_s is None else timeout_s
     poll_s = plan.vast.poll_s if poll_s is None else poll_s
     secrets = list(plan.request["env"].values())
