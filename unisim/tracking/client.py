@@ -12,10 +12,13 @@ The methods come from one module per concern: ``queries`` (finders), ``writes``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from unisim.errors import UnisimError
 from unisim.tracking.artifacts import Artifacts
+from unisim.tracking.links import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from unisim.tracking.queries import Queries
 from unisim.tracking.registry import Registry
 from unisim.tracking.store import TrackingTarget, configure, resolve_tracking
@@ -46,6 +49,7 @@ class Store(Queries, Writes, Registry, Artifacts):
         """Experiment id by name, created (with our artifact root) if missing; race-safe."""
         from mlflow.exceptions import MlflowException
 
+        tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, **(tags or {})}  # model-training UI
         exp = self.client.get_experiment_by_name(name)
         if exp is None:
             root = self.target.artifact_root
@@ -60,10 +64,46 @@ class Store(Queries, Writes, Registry, Artifacts):
             raise UnisimError(
                 f"MLflow experiment {name!r} is deleted; restore it or pick a new name"
             )
-        for key, value in (tags or {}).items():
+        check_artifact_home(self.target, exp.name, exp.artifact_location)
+        for key, value in tags.items():
             if exp.tags.get(key) != value:
                 self.client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
+
+
+def _foreign_store(location: str | None, own_db: Path) -> Path | None:
+    """The database of another local store whose folder holds ``location`` (else None)."""
+    if not location or not location.startswith("file:"):
+        return None
+    path = Path(unquote(urlsplit(location).path))
+    own = own_db.resolve()
+    for folder in (path, *path.parents):
+        if folder == own.parent:
+            return None
+        for name in {own_db.name, "mlflow.db"}:
+            db = folder / name
+            if db.is_file() and db.resolve() != own:
+                return db
+    return None
+
+
+def check_artifact_home(target: TrackingTarget, name: str, location: str | None) -> None:
+    """Refuse to write runs of a local store whose artifacts live in another store's folder.
+
+    MLflow records absolute artifact locations, so a copied or moved project folder keeps
+    pointing at the original's ``mlruns/``: its runs would write their files there.
+    """
+    if target.sqlite_path is None:
+        return
+    other = _foreign_store(location, target.sqlite_path)
+    if other is not None:
+        raise UnisimError(
+            f"experiment {name!r} of {target.sqlite_path} keeps its artifacts in "
+            f"{unquote(urlsplit(location or '').path)}, inside another store ({other}): this "
+            f"store was copied or moved, and its runs would write into that folder; start a "
+            f"fresh store here (move {target.sqlite_path.parent} aside) or use that one "
+            f"(--tracking-uri sqlite:///{other})"
+        )
 
 
 def connect(target: TrackingTarget | None = None) -> Store:
