@@ -68,7 +68,8 @@ def promote(
         bool | None,
         typer.Option(
             "--update-leaderboard/--no-update-leaderboard",
-            help=f"Rewrite {LEADERBOARD_CSV} and {LEADERBOARD_HTML} (default: those that exist).",
+            help=f"Rewrite {LEADERBOARD_CSV} and {LEADERBOARD_HTML} (default: those that exist; "
+            "reports/leaderboard-<store>.* for a store other than the default one).",
         ),
     ] = None,
     leaderboard_csv: Annotated[
@@ -150,11 +151,11 @@ def leaderboard(
     from rich.console import Console
     from rich.table import Table
 
-    from unisim.reports.leaderboard import export_leaderboard, records
+    from unisim.display import interval
+    from unisim.reports.leaderboard import CHAMPION_MARK, export_leaderboard
 
     tgt = target(tracking_uri, profile)
-    df, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
-    rows = records(df)
+    rows, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -181,7 +182,8 @@ def leaderboard(
     for row in rows:
         groups.setdefault(row["protocol"], []).append(row)
     n_groups = f" in {len(groups)} protocols" if len(groups) > 1 else ""
-    out.print(f"leaderboard ({len(rows)} runs){n_groups}: ranked within each protocol")
+    runs = f"{len(rows)} run{'' if len(rows) == 1 else 's'}"
+    out.print(f"leaderboard ({runs}){n_groups}: ranked within each protocol")
     for key, group in groups.items():
         summary = group[0].get("protocol_summary") or "no protocol recorded"
         n = len(group)
@@ -190,8 +192,11 @@ def leaderboard(
             table.add_column(title)
         for row in group:
             low, high = row.get("final_nrmse_low"), row.get("final_nrmse_high")
-            row["interval"] = f"[{low:.4g}, {high:.4g}]" if low is not None else None
-            table.add_row(*(_cell(k, row.get(k)) for k, _ in shown))
+            row["interval"] = interval(low, high) or None
+            cells = [_cell(k, row.get(k)) for k, _ in shown]
+            if "champion" in str(row.get("alias") or "").split(","):
+                cells[0] = f"{cells[0]} {CHAMPION_MARK}"
+            table.add_row(*cells)
         out.print(table)
     for path in written:
         console.print(f"wrote {escape(str(path))}")
@@ -199,10 +204,10 @@ def leaderboard(
 
 
 def _cell(key: str, value: object) -> str:
+    from unisim.display import num
+
     if value is None:
         return ""
     if key == "run_id":
         return str(value)[:8]
-    if isinstance(value, float):
-        return f"{value:.2f}" if key in ("train_time_s", "cost_usd") else f"{value:.4g}"
-    return str(value)
+    return num(value) if isinstance(value, float) else str(value)

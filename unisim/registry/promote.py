@@ -20,9 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from unisim import tracking as T
-from unisim.errors import CheckFailed
+from unisim.errors import CheckFailed, UnisimError
 from unisim.registry import plan as P
-from unisim.registry.candidates import Candidate, gather, production_name, resolve_target
+from unisim.registry.candidates import (
+    Candidate,
+    check_production_path,
+    gather,
+    production_name,
+    resolve_target,
+)
 from unisim.registry.checks import Check, validate
 from unisim.registry.lock import registry_lock
 
@@ -104,8 +110,9 @@ def promote_run(
 
     ``auto=True`` (the pipeline) returns a refused result instead of raising and
     accepts a pipeline run that is still RUNNING (the pipeline calls it last).
-    Leaderboard exports: ``update_leaderboard`` None rewrites the default exports
-    (reports/leaderboard.csv, .html) that exist, True writes them, False none;
+    Leaderboard exports: ``update_leaderboard`` None rewrites this store's default exports
+    (reports/leaderboard.csv, .html for the default store) that exist, True writes them,
+    False none;
     ``leaderboard_csv`` / ``leaderboard_html`` name further exports to rewrite.
     """
     store = T.connect(target)
@@ -124,6 +131,13 @@ def promote_run(
             dry_run=dry_run,
             url=T.model_url(target, name),
         )
+        try:
+            check_production_path(path)
+        except UnisimError as exc:
+            if not auto:
+                raise
+            result.checks = [Check("production_config", False, str(exc))]
+            return result
         state = store.alias_state(name)
         existing = store.version_for_run(name, cand.run_id)
         result.checks = validate(
@@ -144,7 +158,9 @@ def promote_run(
                 return result
             raise PromotionRefused(result)
         plan = _Promotion(store, cand, result, state, existing, stage, auto)
-        plan.csv, plan.html = exports(update_leaderboard, leaderboard_csv, leaderboard_html)
+        plan.csv, plan.html = exports(
+            update_leaderboard, leaderboard_csv, leaderboard_html, target=target
+        )
         if dry_run:
             result.steps = plan.describe()
             return result
@@ -153,10 +169,17 @@ def promote_run(
 
 
 def exports(
-    update: bool | None, csv: str | Path | None, html: str | Path | None
+    update: bool | None,
+    csv: str | Path | None,
+    html: str | Path | None,
+    *,
+    target: T.TrackingTarget,
 ) -> tuple[Path | None, Path | None]:
-    """Which leaderboard exports to rewrite (see ``promote_run``)."""
-    from unisim.reports.leaderboard import DEFAULT_CSV, DEFAULT_HTML
+    """Which leaderboard exports to rewrite (see ``promote_run``): this store's defaults
+    (``reports.leaderboard.default_exports``) unless named."""
+    from unisim.reports.leaderboard import default_exports
+
+    default_csv, default_html = default_exports(target)
 
     def pick(explicit: str | Path | None, default: str) -> Path | None:
         if explicit:
@@ -165,7 +188,7 @@ def exports(
             return Path(default)
         return None
 
-    return pick(csv, DEFAULT_CSV), pick(html, DEFAULT_HTML)
+    return pick(csv, str(default_csv)), pick(html, str(default_html))
 
 
 def _config_model_name(cand: Candidate) -> str:

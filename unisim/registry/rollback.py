@@ -127,7 +127,7 @@ def rollback(
             store.stages_supported() and known[state.champion].current_stage == T.STAGE_PRODUCTION
         )
         plan = _Rollback(store, name, state, new_state, old, new, move_stage, result)
-        plan.csv, plan.html = exports(update_leaderboard, None, None)
+        plan.csv, plan.html = exports(update_leaderboard, None, None, target=target)
         result.steps = plan.describe()
         if move_stage:
             result.notes.append(P.STAGE_NOTE)
