@@ -73,9 +73,9 @@ def _print_table(table: Table) -> None:
 
 
 def _cell(value: object) -> str:
-    return (
-        "-" if value is None else escape(f"{value:g}" if isinstance(value, float) else str(value))
-    )
+    from unisim.display import num
+
+    return "-" if value is None else escape(num(value) if isinstance(value, float) else str(value))
 
 
 @app.command()
@@ -170,5 +170,7 @@ def diff(
         )
     _print_table(table)
     same = "same model (equal config_hash)" if d.same_model else "different models"
-    console.print(f"{len(d.rows)} keys differ; {same}: A {d.hash_a}, B {d.hash_b}", soft_wrap=True)
+    n = len(d.rows)
+    keys = f"{n} key differs" if n == 1 else f"{n} keys differ"
+    console.print(f"{keys}; {same}: A {d.hash_a}, B {d.hash_b}", soft_wrap=True)
     return 0

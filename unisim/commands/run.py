@@ -86,7 +86,7 @@ def _print_event(event: str, data: dict[str, Any]) -> None:
         metrics = ", ".join(
             f"{k}={v:.4g}"
             for k, v in data["metrics"].items()
-            if k in ("final_nrmse", "one_step_nrmse", "val/best_nrmse") and v is not None
+            if k in ("final_nrmse", "one_step_nrmse", "fit/best_val_nrmse") and v is not None
         )
         extra = f"  {metrics}" if metrics else ""
         seed = f" seed {data['seed']}" if data.get("seed") is not None else ""

@@ -40,6 +40,7 @@ from unisim.experiments.status import (
     StatusSettings,
     list_experiments,
 )
+from unisim.display import num
 from unisim.experiments.transfer import (
     FAULT_ENV,
     FAULT_POINTS,
@@ -143,7 +144,7 @@ def _plan_archive(
 
 
 def _describe_archive(j: dict[str, Any], s: ExperimentSummary) -> list[str]:
-    nrmse = f"{s.best_nrmse:.4g}" if s.best_nrmse is not None else "-"
+    nrmse = num(s.best_nrmse)
     lines = [f"archive {s.name} ({s.status}: {s.reason})"]
     lines.append(f"  copy {len(j['manifest'])} files to {j['dst']}/, verified by sha256:")
     lines += [f"    {rel}" for rel in j["manifest"]]

@@ -19,6 +19,7 @@ from typing import Any
 from unisim import tracking as T
 from unisim.config import experiment_name, load_config
 from unisim.errors import UnisimError
+from unisim.naming import pipeline_run_name
 from unisim.pipeline.outcome import (
     EXIT_GATES,
     EXIT_OK,
@@ -132,7 +133,7 @@ def run_pipeline(
         target=store.target,
         cfg=cfg,
         config_path=config_path,
-        run_name=cfg.tracking.run_name or cfg.name,
+        run_name=pipeline_run_name(cfg, config_path, overrides, experiment),
         tags=tags,
     ) as parent:
         ctx = Context(

@@ -24,6 +24,7 @@ from typing import Any
 
 from unisim import tracking as T
 from unisim.config import Config, config_hash, content_hash, to_dict
+from unisim.naming import train_run_name
 from unisim.pipeline.outcome import StageFailed, StageOutcome
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -153,7 +154,7 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
     if not ctx.options.force_train:
         done = ctx.store.find_train_run(ctx.parent.experiment_id, config_hash(cfg), ctx.data_hash)
         if done is not None:
-            best = done.data.metrics.get(T.VAL_BEST_NRMSE)
+            best = T.read_metric(done.data.metrics, T.VAL_BEST_NRMSE)
             return StageOutcome(
                 "train",
                 "reused",
@@ -162,14 +163,22 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
                 detail="same config hash and data hash",
                 seed=seed,
             )
+    run_name = train_run_name(seed, len(ctx.seeds))
     if ctx.options.isolate:
         args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
+        args += ["--run-name", run_name]
         for item in ctx.overrides_for(seed):
             args += ["--set", item]
         return replace(run_isolated("train", args, ctx.target), seed=seed)
     from unisim.training import train_model
 
-    result = train_model(cfg, ctx.config_path, target=ctx.target, parent_run_id=ctx.parent.run_id)
+    result = train_model(
+        cfg,
+        ctx.config_path,
+        target=ctx.target,
+        parent_run_id=ctx.parent.run_id,
+        run_name=run_name,
+    )
     return StageOutcome.from_train(result, seed=seed)
 
 

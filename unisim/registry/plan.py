@@ -38,7 +38,9 @@ RUN_TAGS = (
 
 
 def fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.6g}"
+    from unisim.display import num
+
+    return num(value, empty="n/a")
 
 
 def now_iso() -> str:

@@ -86,10 +86,14 @@ class TrackedRun:
             self.store.client.log_batch(self.run_id, params=items[i : i + MAX_BATCH_PARAMS])
 
     def log_config(self, cfg: Config) -> None:
-        """Flattened params, the resolved ``config.yaml`` artifact and the config hash tag."""
-        from unisim.config import config_hash, flatten, to_yaml
+        """Flattened params, the resolved ``config.yaml`` artifact and the config hash tag.
 
-        self.log_params(flatten(cfg))
+        The params leave out what would mislead (``run_params``): the free-text
+        ``description`` and, off Vast.ai, the ``vast.*`` section.
+        """
+        from unisim.config import config_hash, to_yaml
+
+        self.log_params(run_params(cfg))
         self.log_text(to_yaml(cfg), "config.yaml")
         self.set_tags({TAG_CONFIG_HASH: config_hash(cfg)})
 
@@ -172,6 +176,27 @@ def _reactivate(run_id: str) -> Iterator[None]:
         yield
     finally:
         fluent._active_run_stack.get().pop()  # leave the run RUNNING; our context ends it
+
+
+VAST_ENV = "UNISIM_VAST_INSTANCE"  # set by the Vast.ai onstart script
+
+
+def run_params(cfg: Config) -> dict[str, str]:
+    """The flattened config as MLflow params, without the sections that do not apply.
+
+    ``description`` is prose written for the file it came from (``--set`` does not update
+    it), so it is not a param; the ``vast.*`` settings matter only on a rented instance.
+    """
+    import os
+
+    from unisim.config import flatten
+
+    on_vast = bool(os.environ.get(VAST_ENV))
+    return {
+        k: v
+        for k, v in flatten(cfg).items()
+        if k != "description" and (on_vast or not k.startswith("vast."))
+    }
 
 
 def default_pip_requirements() -> list[str]:

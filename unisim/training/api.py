@@ -27,7 +27,14 @@ import numpy as np
 
 from unisim.config import Config, config_hash, experiment_name, flatten
 from unisim.errors import UnisimError
-from unisim.tracking.schema import TAG_BEST_EPOCH, TAG_N_PARAMS, TAG_STOP_REASON, TAG_WORLD_SIZE
+from unisim.tracking.schema import (
+    TAG_BEST_EPOCH,
+    TAG_N_PARAMS,
+    TAG_STOP_REASON,
+    TAG_WORLD_SIZE,
+    VAL_BEST_NRMSE,
+    WALL_CLOCK_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +136,14 @@ def train_model(
     show_progress: bool = True,
     callbacks: list[Any] | None = None,
     splits: Any = None,
+    run_name: str | None = None,
 ) -> TrainResult:
     """Train ``cfg`` and log it as one MLflow ``train`` run (see the module docstring).
 
     ``target`` is a ``TrackingTarget`` (default: ``resolve_tracking()``); ``splits``
     replaces ``load_data(cfg.data)`` (tests, benchmarks); ``callbacks`` are extra
-    loop callbacks.
+    loop callbacks; ``run_name`` names the run (default ``tracking.run_name``, else
+    ``train``).
     """
     from unisim.training.distributed import barrier, init_distributed, shutdown
 
@@ -153,6 +162,7 @@ def train_model(
             callbacks=list(callbacks or []),
             splits=splits,
             t_start=t_start,
+            run_name=run_name,
         )
         # Every rank leaves together: a worker that tore down its group while rank 0 was
         # still logging the model died in gloo's destructor (SIGABRT) on a busy machine.
@@ -187,6 +197,7 @@ def _train(
     callbacks: list[Any],
     splits: Any,
     t_start: float,
+    run_name: str | None = None,
 ) -> TrainResult:
     from unisim.models import build_model
     from unisim.tracking import TAG_FAILURE_REASON, Kind, resolve_tracking, start_run
@@ -249,7 +260,7 @@ def _train(
         config_path=config_path,
         parent_run_id=parent_run_id,
         resume_run_id=state["run_id"] if state else None,
-        run_name=cfg.tracking.run_name,
+        run_name=run_name or cfg.tracking.run_name or "train",
         tags={TAG_N_PARAMS: str(trainer.n_params), TAG_WORLD_SIZE: str(dist.world_size)},
     ) as run:
         trainer.meta["run_id"] = run.run_id
@@ -270,10 +281,7 @@ def _train(
         model_uri = _log_final_model(run, trainer, best_path, example)
         if best_path.is_file():
             run.log_artifact(best_path, "checkpoints")
-        mlflow_cb.log_final(
-            fit.epochs_run,
-            {"val/best_nrmse": fit.best_val_nrmse, "wall_clock_s": trainer.elapsed_s},
-        )
+        mlflow_cb.log_final({VAL_BEST_NRMSE: fit.best_val_nrmse, WALL_CLOCK_S: trainer.elapsed_s})
         run.set_tags({TAG_STOP_REASON: fit.stop_reason, TAG_BEST_EPOCH: fit.best_epoch})
         trainer.save(last_path, finished=True)  # a later --resume refuses a finished run
         log.info(
