@@ -112,9 +112,11 @@ def test_rollback_moves_every_record_back_to_the_previous_champion(pstore, pclie
     assert meta_a["promotion"]["model_version"] == "1" and meta_a["promotion"]["run_id"] == a
     assert meta_b["promotion"] is None
     assert meta_b["promotions"][-1]["event"] == "rolled back"
-    board = Path("reports/leaderboard.csv").read_text().splitlines()
-    assert [row.split(",")[2] for row in board[1:]] == [b, a]  # ranked by final_nrmse
-    assert "champion" in board[2] and "champion" not in board[1]
+    import csv
+
+    board = list(csv.DictReader(Path("reports/leaderboard.csv").open()))
+    assert [row["run_id"] for row in board] == [b, a]  # ranked by final_nrmse
+    assert [row["alias"] for row in board] == ["", "champion"]
 
     code, out, _ = cli("experiments", "list", "--json")
     assert code == 0
