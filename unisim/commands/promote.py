@@ -32,6 +32,18 @@ def promote(
         ),
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Promote this run.")] = None,
+    best: Annotated[
+        str | None,
+        typer.Option(
+            "--best",
+            metavar="EXPERIMENT",
+            help="Promote the leaderboard's best run of this experiment.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Refuse when a better run of the same protocol exists."),
+    ] = False,
     nrmse_threshold: Annotated[
         float | None, typer.Option("--nrmse-threshold", help="Refuse if final_nrmse is above.")
     ] = None,
@@ -88,6 +100,8 @@ def promote(
             target_spec,
             target=tgt,
             run_id=run_id,
+            best=best,
+            strict=strict,
             nrmse_threshold=nrmse_threshold,
             force=force,
             dry_run=dry_run,
@@ -104,6 +118,8 @@ def promote(
         err_console.print(f"error: {escape(str(exc))}")
         return exc.exit_code
     _print_checks(result.checks)
+    for warning in result.warnings:
+        err_console.print(f"warning: {escape(warning)}", soft_wrap=True)
     if result.failed:  # --auto-promote returns refusals instead of raising
         err_console.print(f"not promoted: {escape(result.reason)}")
         return 1

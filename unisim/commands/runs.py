@@ -129,7 +129,7 @@ def show(
 
 @app.command()
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN...")],
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN")],
     as_json: JsonOpt = False,
     tracking_uri: TrackingUriOpt = None,
     profile: ProfileOpt = None,

@@ -57,6 +57,7 @@ class Context:
     emit: Event
     data_hash: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
+    chosen: StageOutcome | None = None  # the train stage the pipeline stands for
 
     @property
     def target(self) -> T.TrackingTarget:

@@ -202,3 +202,13 @@ def production_header(
         f"# Hashes: config {tags.get(T.TAG_CONFIG_HASH)}, data {tags.get(T.TAG_DATA_HASH)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def registered_note(note: str, name: str, version: str, url: str, when: str) -> str:
+    """A run description with its registered version in place of "not registered yet"."""
+    lines = note.splitlines()
+    for i, line in enumerate(lines):
+        if "; not registered yet" in line:
+            lines[i] = line.split("; not registered yet")[0] + "."
+    lines += ["", f"Registered as [{name} version {version}]({url}) on {when[:10]}."]
+    return "\n".join(lines).strip() + "\n"

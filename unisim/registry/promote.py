@@ -31,6 +31,7 @@ from unisim.registry.candidates import (
 )
 from unisim.registry.checks import Check, validate
 from unisim.registry.lock import registry_lock
+from unisim.registry.rivals import rival_check
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class PromotionResult:
     checks: list[Check] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a better run of the protocol
     promoted: bool = False
     dry_run: bool = False
     version: str | None = None  # the model version (None in a dry run of a new one)
@@ -79,12 +81,18 @@ def promote(
     *,
     target: T.TrackingTarget,
     run_id: str | None = None,
+    best: str | None = None,
     **options: Any,
 ) -> PromotionResult:
-    """Promote TARGET (experiment folder, experiment name or run id) or ``run_id``.
+    """Promote TARGET (experiment folder, experiment name or run id), ``run_id``, or
+    ``best``: the leaderboard's best run of that experiment.
 
     ``options`` are ``promote_run``'s keyword arguments.
     """
+    if best is not None:
+        from unisim.registry.rivals import leaderboard_best
+
+        run_id = leaderboard_best(target, best)
     run, folder = resolve_target(T.connect(target), spec, run_id)
     return promote_run(run.info.run_id, target=target, folder=folder, **options)
 
@@ -105,11 +113,14 @@ def promote_run(
     leaderboard_html: str | Path | None = None,
     auto: bool = False,
     folder: Path | None = None,
+    strict: bool = False,
 ) -> PromotionResult:
     """Validate and promote one run; see the module docstring for the rules.
 
     ``auto=True`` (the pipeline) returns a refused result instead of raising and
     accepts a pipeline run that is still RUNNING (the pipeline calls it last).
+    A gates-passed run of the same protocol with a lower final_nrmse is a warning
+    (``result.warnings``), or with ``strict`` a failed check (rivals.py).
     Leaderboard exports: ``update_leaderboard`` None rewrites this store's default exports
     (reports/leaderboard.csv, .html for the default store) that exist, True writes them,
     False none;
@@ -152,6 +163,9 @@ def promote_run(
             force=force,
             auto=auto,
         )
+        rival, warning = rival_check(target, cand, result.final_nrmse, strict=strict)
+        result.checks += [rival] if rival is not None else []
+        result.warnings += [warning] if warning else []
         if result.failed:
             log.info("promotion refused: %s", result.reason)
             if auto:
@@ -379,6 +393,12 @@ class _Promotion:
             T.TAG_MODEL_NAME: self.name,
         }
         P.retag_runs(tx, self.store, self.runs, tags)
+        # The run's description (the pipeline's summary page) names its registered version.
+        note = self.cand.run.data.tags.get(T.MLFLOW_NOTE_TAG, "")
+        url = T.version_url(self.store.target, self.name, version)
+        url = url[url.index("#") :]  # relative: right on whatever host serves the UI
+        text = P.registered_note(note, self.name, version, url, P.now_iso())
+        P.retag_runs(tx, self.store, [self.cand.run_id], {T.MLFLOW_NOTE_TAG: text})
 
     def _metadata(self, tx: P.Transaction, version: str) -> None:
         assert self.metadata is not None

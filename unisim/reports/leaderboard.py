@@ -47,6 +47,7 @@ INT_COLUMNS = ("latent_dim", "latent_tokens", "n_params", "n_seeds")
 DEFAULT_CSV = "reports/leaderboard.csv"
 DEFAULT_HTML = "reports/leaderboard.html"
 CHAMPION_MARK = "★"
+PARAMS = ("model.name", "model.latent.dim", "model.latent.tokens", "n_params")  # read of ~100
 
 
 def store_slug(target: TrackingTarget) -> str | None:
@@ -82,10 +83,10 @@ def default_exports(target: TrackingTarget) -> tuple[Path, Path]:
 def _train_runs(target: TrackingTarget, runs: list[Any]) -> dict[str, Any]:
     """Pipeline run id -> its train run (by the ``unisim.train_run`` tag, else by parent)."""
     wanted = {r.info.run_id: r.data.tags.get(T.TAG_TRAIN_RUN) for r in runs}
-    by_id = V.runs_by_id(target, [t for t in wanted.values() if t])
+    by_id = V.runs_by_id(target, [t for t in wanted.values() if t], PARAMS)
     out = {pid: by_id[tid] for pid, tid in wanted.items() if tid in by_id}
     if len(out) < len(wanted):  # older pipeline runs: find the child by its parent tag
-        for run in V.runs_of_kind(target, T.Kind.TRAIN):
+        for run in V.runs_of_kind(target, T.Kind.TRAIN, PARAMS):
             parent = run.data.tags.get(T.MLFLOW_PARENT_TAG)
             if parent in wanted and parent not in out:
                 out[parent] = run
@@ -182,7 +183,7 @@ def leaderboard_rows(
     """
     runs = [
         r
-        for r in V.gated_pipeline_runs(target, running=include_running)
+        for r in V.gated_pipeline_runs(target, running=include_running, param_keys=PARAMS)
         if _number(r.data.metrics.get(T.FINAL_NRMSE)) is not None
     ]
     if not runs:

@@ -136,10 +136,13 @@ class TrackedRun:
         pip_requirements: list[str] | None = None,
         name: str = "model",
         serialization_format: str | None = None,
+        code_paths: list[str] | None = None,
     ) -> str:
         """Log a torch model (signature from the example); returns its ``runs:/`` URI.
 
-        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2).
+        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2);
+        ``code_paths``: source folders stored with the model and put on ``sys.path`` when
+        it is loaded (``unisim.models.code``: a pickled model then loads without unisim).
         """
         import mlflow
         import mlflow.pytorch
@@ -158,6 +161,7 @@ class TrackedRun:
                 input_example=input_example,
                 pip_requirements=reqs,
                 serialization_format=serialization_format,
+                code_paths=code_paths,
             )
         return f"runs:/{self.run_id}/{name}"
 

@@ -73,6 +73,7 @@ TAG_N_PARAMS = "unisim.n_params"
 TAG_STOP_REASON = "unisim.stop_reason"  # completed | early_stopping | time_budget
 TAG_BEST_EPOCH = "unisim.best_epoch"
 TAG_WORLD_SIZE = "unisim.world_size"  # training processes (torchrun workers)
+TAG_THREADS = "unisim.threads"  # torch CPU threads per process (training.threads)
 TAG_DPH = "unisim.dph"  # rented-instance price, USD per hour (for cost_usd)
 TAG_VAST_INSTANCE = "unisim.vast_instance"  # pipeline runs on Vast.ai: the instance id
 TAG_GPU = "unisim.gpu"

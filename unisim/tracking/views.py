@@ -132,12 +132,15 @@ def newest_runs(
     return [RunView.of(r) for r in runs]
 
 
-def runs_by_id(target: TrackingTarget, run_ids: Sequence[str]) -> dict[str, RunView]:
+def runs_by_id(
+    target: TrackingTarget, run_ids: Sequence[str], param_keys: Sequence[str] | None = None
+) -> dict[str, RunView]:
+    """Runs by id (unknown ids left out); ``param_keys`` limits the params read in SQL."""
     from unisim.tracking.sqlreads import open_reader
 
     with open_reader(target) as db:
         if db is not None:
-            return db.runs(run_ids)
+            return db.runs(run_ids, param_keys)
     store = _store(target)
     out = {}
     for rid in run_ids:
@@ -170,27 +173,31 @@ def children(target: TrackingTarget, run: RunView) -> list[RunView]:
     return sorted((RunView.of(r) for r in kids), key=lambda r: r.info.start_time or 0)
 
 
-def gated_pipeline_runs(target: TrackingTarget, *, running: bool = False) -> list[RunView]:
+def gated_pipeline_runs(
+    target: TrackingTarget, *, running: bool = False, param_keys: Sequence[str] | None = None
+) -> list[RunView]:
     """Gates-passed pipeline runs, FINISHED (and RUNNING when asked), of active experiments."""
     from unisim.tracking.sqlreads import open_reader
 
     states = ("FINISHED", "RUNNING") if running else ("FINISHED",)
     with open_reader(target) as db:
         if db is not None:
-            return list(db.runs(db.gated_pipeline_run_ids(states)).values())
+            return list(db.runs(db.gated_pipeline_run_ids(states), param_keys).values())
     store = _store(target)
     ids = [e.experiment_id for e in store.active_experiments()]
     runs = store.gated_pipeline_runs(ids, running=running) if ids else []
     return [RunView.of(r) for r in runs if r.info.status in states]
 
 
-def runs_of_kind(target: TrackingTarget, kind: str) -> list[RunView]:
+def runs_of_kind(
+    target: TrackingTarget, kind: str, param_keys: Sequence[str] | None = None
+) -> list[RunView]:
     """Every active run of one kind (the leaderboard's fallback for older pipeline runs)."""
     from unisim.tracking.sqlreads import open_reader
 
     with open_reader(target) as db:
         if db is not None:
-            return list(db.runs(db.run_ids_with_tag(TAG_KIND, kind)).values())
+            return list(db.runs(db.run_ids_with_tag(TAG_KIND, kind), param_keys).values())
     store = _store(target)
     ids = [e.experiment_id for e in store.active_experiments()]
     return [RunView.of(r) for r in store.runs_of_kind(ids, kind)] if ids else []

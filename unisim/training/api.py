@@ -31,6 +31,7 @@ from unisim.tracking.schema import (
     TAG_BEST_EPOCH,
     TAG_N_PARAMS,
     TAG_STOP_REASON,
+    TAG_THREADS,
     TAG_WORLD_SIZE,
     VAL_BEST_NRMSE,
     WALL_CLOCK_S,
@@ -116,11 +117,18 @@ def _log_final_model(run: Any, trainer: Any, best_path: Path, example: np.ndarra
     # the nu= keyword of the surrogate contract, and exporting costs 5-20 s per run on CPU.
     # Pickle loads the real class (any batch size, nu, encode/decode) wherever unisim is
     # importable. tests/test_training.py loads it back and calls it with another batch size.
+    # The pickle names unisim's classes: the model carries the code it needs (models/code.py),
+    # so it also loads where unisim is not installed.
+    from unisim.models.code import model_code
+
     mlflow_log = logging.getLogger("mlflow.pytorch")
     level = mlflow_log.level
     mlflow_log.setLevel(logging.ERROR)  # its pickle warning: a deliberate choice, see above
     try:
-        return run.log_model(model, input_example=example, serialization_format="pickle")
+        with model_code() as code_paths:
+            return run.log_model(
+                model, input_example=example, serialization_format="pickle", code_paths=code_paths
+            )
     finally:
         mlflow_log.setLevel(level)
 
@@ -204,6 +212,7 @@ def _train(
     from unisim.training.checkpoint import BEST, LAST, checkpoint_dir
     from unisim.training.distributed import pick_device
     from unisim.training.mlflow_callback import MlflowCallback
+    from unisim.training.threads import apply_threads, resolve_threads
     from unisim.training.trainer import Trainer, seed_everything
 
     target = target or resolve_tracking()
@@ -218,6 +227,7 @@ def _train(
             f"{splits.data_hash}); train without --resume"
         )
 
+    threads = apply_threads(resolve_threads(cfg.training.threads, dist.world_size))
     seed_everything(cfg.seed)
     device = pick_device(cfg.training.device, dist)
     model = build_model(cfg)
@@ -261,7 +271,11 @@ def _train(
         parent_run_id=parent_run_id,
         resume_run_id=state["run_id"] if state else None,
         run_name=run_name or cfg.tracking.run_name or "train",
-        tags={TAG_N_PARAMS: str(trainer.n_params), TAG_WORLD_SIZE: str(dist.world_size)},
+        tags={
+            TAG_N_PARAMS: str(trainer.n_params),
+            TAG_WORLD_SIZE: str(dist.world_size),
+            TAG_THREADS: str(threads),
+        },
     ) as run:
         trainer.meta["run_id"] = run.run_id
         if state is not None:  # an earlier session may have ended FAILED; this one goes on
