@@ -72,7 +72,8 @@ def test_run_has_standard_tags_params_and_config(store, client):
 def test_git_tags_inside_a_repository(store, client, tmp_path):
     subprocess.run(["git", "init", "-q"], check=True)
     (tmp_path / "f.txt").write_text("x")
-    subprocess.run(["git", "add", "f.txt"], check=True)
+    (tmp_path / ".gitignore").write_text("store/\n")  # the tmp store: ignored, so clean
+    subprocess.run(["git", "add", "f.txt", ".gitignore"], check=True)
     subprocess.run(
         ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"], check=True
     )

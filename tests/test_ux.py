@@ -29,6 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_in_use(port: int) -> bool:
+    from unisim.tracking.uiserver import port_in_use
+
+    return port_in_use(port)
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     from unisim.server.process import check_health
 
@@ -111,6 +117,7 @@ def test_ui_serves_the_runs_table_and_every_link_follows_its_port(store, cli):
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env_without_tracking(),
             start_new_session=True,
         )  # fmt: skip
+    server = []
     try:
         deadline = time.monotonic() + 240
         while "MLflow UI on" not in log.read_text() and time.monotonic() < deadline:
@@ -123,16 +130,17 @@ def test_ui_serves_the_runs_table_and_every_link_follows_its_port(store, cli):
             in text
         )
         # MLflow's GenAI job runner (huey consumers) is not started
-        names = " ".join(
-            " ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True)
-        )
+        server = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(p.cmdline()) for p in server)
         assert "huey" not in names and "mlflow" in names
         code, out, _ = cli("runs", "open", run.run_id)
         assert out.strip().startswith(f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs/")
         assert json.loads((Path(store.sqlite_path).parent / "ui.json").read_text())["port"] == port
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.send_signal(signal.SIGTERM)  # a closed terminal: the server must go too
+        assert proc.wait(timeout=90) == 0
+    _, alive = psutil.wait_procs(server, timeout=30)
+    assert not alive and not _port_in_use(port)
 
 
 # ---------------------------------------------------------------- item 4: light reads

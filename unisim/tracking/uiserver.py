@@ -87,7 +87,7 @@ def serve_ui(
     timeout_s: float = HEALTH_TIMEOUT_S,
 ) -> int:
     """Start ``mlflow server`` on ``target``, wait until healthy, call ``on_ready(url)``,
-    then wait for it (Ctrl-C stops it). Exit code 0; a busy port or a server that dies
+    then wait for it (Ctrl-C or SIGTERM stops both). Exit code 0; a busy port or a server that dies
     before it is healthy raises ``CheckFailed`` (exit 1) with one line."""
     from unisim.server.process import check_health
 
@@ -113,6 +113,8 @@ def serve_ui(
             start_new_session=True,  # its workers form one group: stopped together
         )
     base = f"http://127.0.0.1:{port}"
+    # SIGTERM (a closed terminal, `kill`) ends `unisim ui` like Ctrl-C: the server goes too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         deadline = time.monotonic() + timeout_s
         while not check_health(base):
@@ -132,6 +134,11 @@ def serve_ui(
         return 0
     finally:
         _stop(proc)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _short(path: Path) -> str:
