@@ -40,3 +40,8 @@ def interval(low: Any, high: Any, empty: str = "") -> str:
     if low is None or high is None:
         return empty
     return f"[{num(low)}, {num(high)}]"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 run``, ``2 runs`` (``words``: an irregular plural)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"

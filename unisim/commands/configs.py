@@ -133,7 +133,9 @@ def catalog(
         for row in cat.rows:
             if not row.valid:
                 err_console.print(f"[red]✗[/red] {escape(row.error or '')}")
-    summary = f"{len(cat.rows)} configs, {cat.invalid} invalid, {cat.with_runs} with runs"
+    from unisim.display import plural
+
+    summary = f"{plural(len(cat.rows), 'config')}, {cat.invalid} invalid, {cat.with_runs} with runs"
     err_console.print(f"{summary}; MLflow: {escape(cat.mlflow)}")
     if cat.csv_path:
         err_console.print(f"wrote {escape(cat.csv_path)}")

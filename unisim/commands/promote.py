@@ -21,6 +21,7 @@ from unisim.commands.common import ProfileOpt, TrackingUriOpt, console, err_cons
 
 LEADERBOARD_CSV = "reports/leaderboard.csv"  # = unisim.reports.leaderboard.DEFAULT_CSV
 LEADERBOARD_HTML = "reports/leaderboard.html"
+SHOWN = 20  # table rows per protocol unless --top or --all (exports and --json hold all)
 
 
 def promote(
@@ -156,6 +157,12 @@ def leaderboard(
         typer.Option("--html", help=f"Write an HTML export (e.g. {LEADERBOARD_HTML})."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    all_rows: Annotated[
+        bool,
+        typer.Option(
+            "--all", help=f"Print every row (the table shows {SHOWN} per protocol by default)."
+        ),
+    ] = False,
     protocol: Annotated[
         str | None,
         typer.Option("--protocol", metavar="HASH", help="Only runs of this protocol."),
@@ -200,13 +207,14 @@ def leaderboard(
     n_groups = f" in {len(groups)} protocols" if len(groups) > 1 else ""
     runs = f"{len(rows)} run{'' if len(rows) == 1 else 's'}"
     out.print(f"leaderboard ({runs}){n_groups}: ranked within each protocol")
+    limit = None if all_rows or top else SHOWN
     for key, group in groups.items():
         summary = group[0].get("protocol_summary") or "no protocol recorded"
         n = len(group)
         table = Table(title=f"protocol {key}: {summary} ({n} run{'s' if n != 1 else ''})")
         for _, title in shown:
             table.add_column(title)
-        for row in group:
+        for row in group[:limit]:
             low, high = row.get("final_nrmse_low"), row.get("final_nrmse_high")
             row["interval"] = interval(low, high) or None
             cells = [_cell(k, row.get(k)) for k, _ in shown]
@@ -214,6 +222,8 @@ def leaderboard(
                 cells[0] = f"{cells[0]} {CHAMPION_MARK}"
             table.add_row(*cells)
         out.print(table)
+        if limit is not None and n > limit:
+            out.print(f"... {n - limit} more in this protocol (--top N or --all to see them)")
     for path in written:
         console.print(f"wrote {escape(str(path))}")
     return 0

@@ -48,6 +48,7 @@ DEFAULT_CSV = "reports/leaderboard.csv"
 DEFAULT_HTML = "reports/leaderboard.html"
 CHAMPION_MARK = "★"
 PARAMS = ("model.name", "model.latent.dim", "model.latent.tokens", "n_params")  # read of ~100
+TAGS = (T.TAG_PROTOCOL, T.TAG_PROTOCOL_SUMMARY, T.TAG_TRAIN_RUN, T.MLFLOW_PARENT_TAG)
 
 
 def store_slug(target: TrackingTarget) -> str | None:
@@ -83,10 +84,10 @@ def default_exports(target: TrackingTarget) -> tuple[Path, Path]:
 def _train_runs(target: TrackingTarget, runs: list[Any]) -> dict[str, Any]:
     """Pipeline run id -> its train run (by the ``unisim.train_run`` tag, else by parent)."""
     wanted = {r.info.run_id: r.data.tags.get(T.TAG_TRAIN_RUN) for r in runs}
-    by_id = V.runs_by_id(target, [t for t in wanted.values() if t], PARAMS)
+    by_id = V.runs_by_id(target, [t for t in wanted.values() if t], PARAMS, TAGS)
     out = {pid: by_id[tid] for pid, tid in wanted.items() if tid in by_id}
     if len(out) < len(wanted):  # older pipeline runs: find the child by its parent tag
-        for run in V.runs_of_kind(target, T.Kind.TRAIN, PARAMS):
+        for run in V.runs_of_kind(target, T.Kind.TRAIN, PARAMS, TAGS):
             parent = run.data.tags.get(T.MLFLOW_PARENT_TAG)
             if parent in wanted and parent not in out:
                 out[parent] = run
@@ -183,7 +184,9 @@ def leaderboard_rows(
     """
     runs = [
         r
-        for r in V.gated_pipeline_runs(target, running=include_running, param_keys=PARAMS)
+        for r in V.gated_pipeline_runs(
+            target, running=include_running, param_keys=PARAMS, tag_keys=TAGS
+        )
         if _number(r.data.metrics.get(T.FINAL_NRMSE)) is not None
     ]
     if not runs:

@@ -93,26 +93,19 @@ class SqlReader:
         return [r[0] for r in rows]
 
     def runs(
-        self, run_ids: Sequence[str], param_keys: Sequence[str] | None = None
+        self,
+        run_ids: Sequence[str],
+        param_keys: Sequence[str] | None = None,
+        tag_keys: Sequence[str] | None = None,
     ) -> dict[str, RunView]:
-        """Runs by id, with every tag and latest metric value, and every param (only
-        ``param_keys`` when given: the leaderboard reads four of a hundred)."""
+        """Runs by id, with every latest metric value, and every param and tag (only
+        ``param_keys`` / ``tag_keys`` when given: the leaderboard reads a few of each)."""
         ids = sorted(set(run_ids))
         if not ids:
             return {}
         base = self._in(f"SELECT {_RUN_COLS} FROM runs WHERE run_uuid IN ({{}})", ids)
-        tags: dict[str, dict[str, str]] = {}
-        for rid, key, value in self._in(
-            'SELECT run_uuid, "key", value FROM tags WHERE run_uuid IN ({})', ids
-        ):
-            tags.setdefault(rid, {})[key] = value
-        params: dict[str, dict[str, str]] = {}
-        sql = 'SELECT run_uuid, "key", value FROM params WHERE run_uuid IN ({})'
-        keys = list(param_keys or [])
-        if param_keys is not None:
-            sql += f' AND "key" IN ({", ".join("?" * len(keys))})' if keys else " AND 1 = 0"
-        for rid, key, value in self._in(sql, ids, keys):
-            params.setdefault(rid, {})[key] = value
+        tags = self._key_values("tags", ids, tag_keys)
+        params = self._key_values("params", ids, param_keys)
         metrics: dict[str, dict[str, float]] = {}
         for rid, key, value, is_nan in self._in(
             'SELECT run_uuid, "key", value, is_nan FROM latest_metrics WHERE run_uuid IN ({})', ids
@@ -125,6 +118,19 @@ class SqlReader:
                 start_time=start, end_time=end, artifact_uri=artifact_uri,
                 tags=tags.get(rid, {}), params=params.get(rid, {}), metrics=metrics.get(rid, {}),
             )  # fmt: skip
+        return out
+
+    def _key_values(
+        self, table: str, ids: Sequence[str], keys: Sequence[str] | None
+    ) -> dict[str, dict[str, str]]:
+        """``{run id: {key: value}}`` of ``tags`` or ``params`` (only ``keys`` when given)."""
+        sql = f'SELECT run_uuid, "key", value FROM {table} WHERE run_uuid IN ({{}})'
+        wanted = list(keys or [])
+        if keys is not None:
+            sql += f' AND "key" IN ({", ".join("?" * len(wanted))})' if wanted else " AND 1 = 0"
+        out: dict[str, dict[str, str]] = {}
+        for rid, key, value in self._in(sql, ids, wanted):
+            out.setdefault(rid, {})[key] = value
         return out
 
     def gated_pipeline_run_ids(self, statuses: Sequence[str]) -> list[str]:

@@ -33,6 +33,9 @@ HEALTH_TIMEOUT_S = 120.0  # a cold start on a busy 2-core machine takes tens of 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something already listens on ``host:port`` (or the port cannot be bound)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # like any server: connections of a stopped one (TIME_WAIT) do not block the port,
+        # a socket still listening on it does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -133,14 +133,18 @@ def newest_runs(
 
 
 def runs_by_id(
-    target: TrackingTarget, run_ids: Sequence[str], param_keys: Sequence[str] | None = None
+    target: TrackingTarget,
+    run_ids: Sequence[str],
+    param_keys: Sequence[str] | None = None,
+    tag_keys: Sequence[str] | None = None,
 ) -> dict[str, RunView]:
-    """Runs by id (unknown ids left out); ``param_keys`` limits the params read in SQL."""
+    """Runs by id (unknown ids left out); ``param_keys`` / ``tag_keys`` limit what SQL reads
+    (the API path reads every key: callers use only the ones they asked for)."""
     from unisim.tracking.sqlreads import open_reader
 
     with open_reader(target) as db:
         if db is not None:
-            return db.runs(run_ids, param_keys)
+            return db.runs(run_ids, param_keys, tag_keys)
     store = _store(target)
     out = {}
     for rid in run_ids:
@@ -174,7 +178,11 @@ def children(target: TrackingTarget, run: RunView) -> list[RunView]:
 
 
 def gated_pipeline_runs(
-    target: TrackingTarget, *, running: bool = False, param_keys: Sequence[str] | None = None
+    target: TrackingTarget,
+    *,
+    running: bool = False,
+    param_keys: Sequence[str] | None = None,
+    tag_keys: Sequence[str] | None = None,
 ) -> list[RunView]:
     """Gates-passed pipeline runs, FINISHED (and RUNNING when asked), of active experiments."""
     from unisim.tracking.sqlreads import open_reader
@@ -182,7 +190,8 @@ def gated_pipeline_runs(
     states = ("FINISHED", "RUNNING") if running else ("FINISHED",)
     with open_reader(target) as db:
         if db is not None:
-            return list(db.runs(db.gated_pipeline_run_ids(states), param_keys).values())
+            ids = db.gated_pipeline_run_ids(states)
+            return list(db.runs(ids, param_keys, tag_keys).values())
     store = _store(target)
     ids = [e.experiment_id for e in store.active_experiments()]
     runs = store.gated_pipeline_runs(ids, running=running) if ids else []
@@ -190,14 +199,18 @@ def gated_pipeline_runs(
 
 
 def runs_of_kind(
-    target: TrackingTarget, kind: str, param_keys: Sequence[str] | None = None
+    target: TrackingTarget,
+    kind: str,
+    param_keys: Sequence[str] | None = None,
+    tag_keys: Sequence[str] | None = None,
 ) -> list[RunView]:
     """Every active run of one kind (the leaderboard's fallback for older pipeline runs)."""
     from unisim.tracking.sqlreads import open_reader
 
     with open_reader(target) as db:
         if db is not None:
-            return list(db.runs(db.run_ids_with_tag(TAG_KIND, kind), param_keys).values())
+            ids = db.run_ids_with_tag(TAG_KIND, kind)
+            return list(db.runs(ids, param_keys, tag_keys).values())
     store = _store(target)
     ids = [e.experiment_id for e in store.active_experiments()]
     return [RunView.of(r) for r in store.runs_of_kind(ids, kind)] if ids else []
