@@ -212,3 +212,26 @@ def registered_note(note: str, name: str, version: str, url: str, when: str) -> 
             lines[i] = line.split("; not registered yet")[0] + "."
     lines += ["", f"Registered as [{name} version {version}]({url}) on {when[:10]}."]
     return "\n".join(lines).strip() + "\n"
+
+
+def exports(
+    update: bool | None,
+    csv: str | Path | None,
+    html: str | Path | None,
+    *,
+    target: T.TrackingTarget,
+) -> tuple[Path | None, Path | None]:
+    """Which leaderboard exports to rewrite (see ``promote_run``): this store's defaults
+    (``reports.leaderboard.default_exports``) unless named."""
+    from unisim.reports.leaderboard import default_exports
+
+    default_csv, default_html = default_exports(target)
+
+    def pick(explicit: str | Path | None, default: str) -> Path | None:
+        if explicit:
+            return Path(explicit)
+        if update or (update is None and Path(default).is_file()):
+            return Path(default)
+        return None
+
+    return pick(csv, str(default_csv)), pick(html, str(default_html))

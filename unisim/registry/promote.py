@@ -172,7 +172,7 @@ def promote_run(
                 return result
             raise PromotionRefused(result)
         plan = _Promotion(store, cand, result, state, existing, stage, auto)
-        plan.csv, plan.html = exports(
+        plan.csv, plan.html = P.exports(
             update_leaderboard, leaderboard_csv, leaderboard_html, target=target
         )
         if dry_run:
@@ -180,29 +180,6 @@ def promote_run(
             return result
         plan.execute()
         return result
-
-
-def exports(
-    update: bool | None,
-    csv: str | Path | None,
-    html: str | Path | None,
-    *,
-    target: T.TrackingTarget,
-) -> tuple[Path | None, Path | None]:
-    """Which leaderboard exports to rewrite (see ``promote_run``): this store's defaults
-    (``reports.leaderboard.default_exports``) unless named."""
-    from unisim.reports.leaderboard import default_exports
-
-    default_csv, default_html = default_exports(target)
-
-    def pick(explicit: str | Path | None, default: str) -> Path | None:
-        if explicit:
-            return Path(explicit)
-        if update or (update is None and Path(default).is_file()):
-            return Path(default)
-        return None
-
-    return pick(csv, str(default_csv)), pick(html, str(default_html))
 
 
 def _config_model_name(cand: Candidate) -> str:

@@ -27,7 +27,8 @@ from unisim import tracking as T
 from unisim.errors import UnisimError
 from unisim.registry import plan as P
 from unisim.registry.lock import registry_lock
-from unisim.registry.promote import DEFAULT_MODEL_NAME, exports
+from unisim.registry.plan import exports
+from unisim.registry.promote import DEFAULT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 
