@@ -168,7 +168,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
     for what, secs, cpu in results:
         ok = "yes" if secs <= GOAL_S else "NO"
         print(f"| `unisim {what}` | {secs:.2f} | {cpu:.2f} | {secs / ref:.2f} | {ok} |")
-    slowest = max(results, key=lambda r: r[1])
+    slowest = max(results[1:], key=lambda r: r[1])  # the read commands, not the reference
     verdict = "PASS" if slowest[1] <= GOAL_S else "FAIL"
     print(
         f"\nevery read command <= {GOAL_S:g} s on {n_runs} runs: {verdict} "

@@ -236,6 +236,21 @@ def test_a_copied_project_never_writes_into_the_original(in_project, tmp_path):
     assert sorted(p.relative_to(root) for p in artifacts.rglob("*")) == before
     assert n_runs(copy) == runs_before and n_runs(root) == runs_before
 
+    # a project moved away (its old folder gone): refused too, nothing written outside it
+    def unisim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "unisim", *args], cwd=cwd, env=env, capture_output=True,
+            text=True, timeout=300,
+        )  # fmt: skip
+
+    assert unisim("experiments", "new", "moved", cwd=copy).returncode == 0
+    moved = tmp_path / "moved"
+    copy.rename(moved)
+    (folder,) = Path(moved, "experiments").glob("*-moved")
+    proc = unisim("run", str(folder.relative_to(moved) / "config.yaml"), cwd=moved)
+    assert proc.returncode == 2 and "no longer exists" in proc.stderr, proc.stderr
+    assert not copy.exists()
+
 
 # ---------------------------------------------------------------- item 4: SQL and API agree
 

@@ -87,22 +87,45 @@ def _foreign_store(location: str | None, own_db: Path) -> Path | None:
     return None
 
 
+def _moved_store(target: TrackingTarget, name: str, location: str | None) -> Path | None:
+    """The old artifact root of a store moved away: the experiment's location is what unisim
+    made (``<root>/<name>`` under a root named like ours), that root is gone, and it is
+    not this store's root."""
+    if not location or not location.startswith("file:") or not target.artifact_root:
+        return None
+    path = Path(unquote(urlsplit(location).path))
+    own_root = Path(unquote(urlsplit(target.artifact_root).path))
+    if path.name != _slug(name) or path.parent.name != own_root.name:
+        return None
+    if path.parent == own_root or path.parent.exists():
+        return None
+    return path.parent
+
+
 def check_artifact_home(target: TrackingTarget, name: str, location: str | None) -> None:
-    """Refuse to write runs of a local store whose artifacts live in another store's folder.
+    """Refuse to write runs of a local store whose artifacts live outside it: in another
+    store's folder (a copied project) or under a folder that is gone (a moved one).
 
     MLflow records absolute artifact locations, so a copied or moved project folder keeps
     pointing at the original's ``mlruns/``: its runs would write their files there.
     """
     if target.sqlite_path is None:
         return
+    where = unquote(urlsplit(location or "").path)
     other = _foreign_store(location, target.sqlite_path)
     if other is not None:
         raise UnisimError(
-            f"experiment {name!r} of {target.sqlite_path} keeps its artifacts in "
-            f"{unquote(urlsplit(location or '').path)}, inside another store ({other}): this "
-            f"store was copied or moved, and its runs would write into that folder; start a "
-            f"fresh store here (move {target.sqlite_path.parent} aside) or use that one "
-            f"(--tracking-uri sqlite:///{other})"
+            f"experiment {name!r} of {target.sqlite_path} keeps its artifacts in {where}, "
+            f"inside another store ({other}): this store was copied or moved, and its runs "
+            f"would write into that folder; start a fresh store here (move "
+            f"{target.sqlite_path.parent} aside) or use that one (--tracking-uri sqlite:///{other})"
+        )
+    gone = _moved_store(target, name, location)
+    if gone is not None:
+        raise UnisimError(
+            f"experiment {name!r} of {target.sqlite_path} keeps its artifacts in {where}, under "
+            f"{gone}, which no longer exists: this store was copied or moved, and its runs would "
+            f"write outside it; start a fresh store here (move {target.sqlite_path.parent} aside)"
         )
 
 
