@@ -54,6 +54,7 @@ ORDER = (
     "tracking_overhead",
     "train_throughput",
     "lifecycle_scale",
+    "read_commands",
     "server_load",
     "accuracy",
 )
@@ -62,6 +63,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "tracking_overhead": ["--points", "500"],
     "train_throughput": ["--nx", "32", "--n-train", "8", "--batch-size", "8", "--epochs", "1"],
     "lifecycle_scale": ["--experiments", "5", "--runs", "8", "--repeat", "1"],
+    "read_commands": ["--quick"],
     "server_load": ["--runs", "2", "--epochs", "5", "--backends", "sqlite"],
     "accuracy": ["--quick"],
 }
@@ -107,6 +109,12 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"^experiments list \(CLI subprocess\)\s+([\d.]+)", "{0} s", "<= 2 s"),
         ("`unisim runs list EXP`, CLI process",
          r"^runs list EXP \(CLI subprocess\)\s+([\d.]+)", "{0} s", ""),
+    ],
+    "read_commands": [
+        ("every read command (runs, registry, leaderboard) <= 1 s",
+         r"every read command <= 1 s on (\d+) runs: (PASS|FAIL) \(slowest: (.+?) ([\d.]+) s wall, "
+         r"([\d.]+) s CPU; experiments list ([\d.]+) s\)",
+         "{1} on {0} runs: slowest {2} {3} s ({4} s CPU); experiments list {5} s", "<= 1 s"),
     ],
     "server_load": [
         ("team server on {0}: sustained metric points/s",

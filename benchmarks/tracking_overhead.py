@@ -32,11 +32,15 @@ def main() -> None:
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args()
 
+    with tempfile.TemporaryDirectory(prefix="unisim-bench-") as tmp:  # removed at the end
+        measure(args, Path(tmp))
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> None:
     import mlflow
 
     from unisim.tracking import MetricLogger, TrackingTarget, configure, get_or_create_experiment
 
-    tmp = Path(tempfile.mkdtemp(prefix="unisim-bench-"))
     uri = args.tracking_uri or f"sqlite:///{tmp / 'mlflow.db'}"
     target = TrackingTarget(uri=uri, artifact_root=(tmp / "artifacts").as_uri())
     client = configure(target)
@@ -64,7 +68,7 @@ def main() -> None:
     unisim_help = time_cli([sys.executable, "-m", "unisim", "--help"])
     mlflow_help = time_cli([sys.executable, "-m", "mlflow", "--help"])
 
-    print(f"store: {uri}")
+    print(f"store: {uri}" + ("" if args.tracking_uri else " (a temp store, removed afterwards)"))
     print("| measure | unisim | reference | ratio |")
     print("|---|---|---|---|")
     print(

@@ -139,7 +139,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (+1 warm-up)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
-    args.tmp = Path(tempfile.mkdtemp(prefix="unisim-bench-train-"))
+    with tempfile.TemporaryDirectory(prefix="unisim-bench-train-") as tmp:  # removed at the end
+        args.tmp = Path(tmp)
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
 
     import torch
 

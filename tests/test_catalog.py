@@ -181,7 +181,7 @@ def test_diff_shows_the_keys_that_differ(tree, cli):
     assert json.loads(out)["same_model"] is True  # gates do not change the trained model
 
     code, out, _ = cli("configs", "diff", str(tree["golden"]), str(tree["exp"]))
-    assert code == 0 and "training.lr" in out and "1 keys differ" in out
+    assert code == 0 and "training.lr" in out and "1 key differs" in out
     code, out, _ = cli("configs", "diff", str(tree["golden"]), str(tree["golden"]))
     assert code == 0 and "no differences" in out
 

@@ -164,7 +164,7 @@ def test_evaluate_run_report_plots_and_training_run(world) -> None:
     assert run.data.metrics["final_nrmse"] == pytest.approx(res.metrics["final_nrmse"])
 
     # nRMSE per rollout step as a metric history, step 1 = first prediction (nt 8 - context 1)
-    history = client.get_metric_history(res.run_id, "rollout/nrmse")
+    history = client.get_metric_history(res.run_id, "horizon/rollout_nrmse")
     assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, 8))
     assert history[-1].value == pytest.approx(res.rollout_curve[history[-1].step - 1])
 
@@ -192,11 +192,11 @@ def test_evaluate_run_report_plots_and_training_run(world) -> None:
     assert train.data.tags["unisim.gates_passed"] == "true"
     assert "report.json" in {a.path for a in client.list_artifacts(world.latent.run_id)}
 
-    # the val split is the fast stage: every 2nd trajectory, val/ metrics on the training run
+    # the val split is the fast stage: every 2nd trajectory, eval_val/ metrics on the train run
     fast = run_evaluation(world.latent.run_id, cfg=cfg, target=world.target, split="val")
     assert fast.stage == "fast" and fast.report["data"]["n_samples"] == 2
     train = client.get_run(world.latent.run_id)
-    assert train.data.metrics["val/final_nrmse"] == pytest.approx(fast.metrics["final_nrmse"])
+    assert train.data.metrics["eval_val/final_nrmse"] == pytest.approx(fast.metrics["final_nrmse"])
     assert train.data.metrics["final_nrmse"] == pytest.approx(res.metrics["final_nrmse"])
 
 

@@ -42,7 +42,9 @@ def test_new_from_config_copies_it_and_creates_the_mlflow_experiment(cli, client
     assert code == 0, err
     name = f"{TODAY}-64dim-latent"
     folder = tmp_path / "experiments" / name
-    assert (folder / "config.yaml").read_bytes() == src.read_bytes()  # comments kept
+    copied = (folder / "config.yaml").read_text()
+    assert copied.startswith("# my comment\n")  # comments kept; identity rewritten
+    assert 'name: "64dim-latent"' in copied and f'experiment: "{name}"' in copied
     notes = (folder / "notes.md").read_text()
     for heading in ("## Hypothesis", "## Config changes", "## Results"):
         assert heading in notes

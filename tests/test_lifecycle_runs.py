@@ -81,7 +81,9 @@ def test_runs_compare_shows_only_differing_params_and_metrics_side_by_side(sweep
     data = json.loads(cli("runs", "compare", fast, slow, "--json")[1])
     assert list(data["params"]) == ["training.lr"]
     assert data["metrics"]["final_nrmse"] == [0.08, 0.2] and data["best"]["final_nrmse"] == 0
-    assert unquote(data["url"]).endswith(f'runs=["{fast}","{slow}"]&experiments=["{exp_id}"]')
+    assert unquote(data["url"]).endswith(
+        f'runs=["{fast}","{slow}"]&experiments=["{exp_id}"]&workflowType=machine_learning'
+    )
     assert data["url"] == tracking.compare_url(store, exp_id, [fast, slow])
     code, _, err = cli("runs", "compare", fast)
     assert code == 2 and "two or more" in err
@@ -91,7 +93,7 @@ def test_runs_open_prints_the_ui_url(sweep, cli):
     store, exp_id, fast, _ = sweep
     code, out, _ = cli("runs", "open", fast)
     assert code == 0 and out.strip() == tracking.run_url(store, exp_id, fast)
-    assert out.strip().endswith(f"#/experiments/{exp_id}/runs/{fast}")
+    assert out.strip().endswith(f"#/experiments/{exp_id}/runs/{fast}?workflowType=machine_learning")
 
 
 @pytest.mark.parametrize("run_id", ["0" * 32, "not-a-run"])

@@ -98,10 +98,10 @@ def test_second_run_reuses_training_and_evaluation(tmp_path, store, client, cli)
     trained, reused = stage_of(client, first, "train"), stage_of(client, second, "train")
     assert (trained["status"], reused["status"]) == ("ok", "reused")
     (train,) = runs_of(client, "train")
-    best = train.data.metrics["val/best_nrmse"]
-    assert trained["metrics"]["val/best_nrmse"] == pytest.approx(best)
-    assert reused["metrics"]["val/best_nrmse"] == pytest.approx(best)
-    assert "val/best_nrmse=" in out.split("train reused")[1].splitlines()[0]
+    best = train.data.metrics["fit/best_val_nrmse"]
+    assert trained["metrics"]["fit/best_val_nrmse"] == pytest.approx(best)
+    assert reused["metrics"]["fit/best_val_nrmse"] == pytest.approx(best)
+    assert "fit/best_val_nrmse=" in out.split("train reused")[1].splitlines()[0]
     for name in ("eval-fast", "eval-full"):
         assert stage_of(client, second, name)["status"] == "reused"
         assert stage_of(client, second, name)["metrics"]["final_nrmse"] == pytest.approx(
@@ -212,6 +212,7 @@ def test_seeds_train_one_model_each_and_report_an_interval(tmp_path, store, clie
     (parent,) = runs_of(client, "pipeline")
     trains = runs_of(client, "train")
     assert sorted(r.data.params["seed"] for r in trains) == ["0", "1"]
+    assert sorted(r.info.run_name for r in trains) == ["train-seed-0", "train-seed-1"]
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trains)
     assert len(runs_of(client, "evaluate")) == 4  # fast and full, per seed
     m = parent.data.metrics
@@ -224,7 +225,7 @@ def test_seeds_train_one_model_each_and_report_an_interval(tmp_path, store, clie
     assert m["final_nrmse_low"] <= m["final_nrmse"] <= m["final_nrmse_high"]
     assert m["final_nrmse_std"] > 0 and m["worst_decile_nrmse"] >= m["final_nrmse"]
     # the model the pipeline stands for is the seed with the best validation nRMSE
-    best = min(trains, key=lambda r: r.data.metrics["val/best_nrmse"])
+    best = min(trains, key=lambda r: r.data.metrics["fit/best_val_nrmse"])
     assert parent.data.tags["unisim.train_run"] == best.info.run_id
     assert parent.data.tags["unisim.chosen_seed"] == best.data.params["seed"]
     csv = Path(client.download_artifacts(parent.info.run_id, "per_trajectory.csv")).read_text()

@@ -114,7 +114,8 @@ def test_rollback_moves_every_record_back_to_the_previous_champion(pstore, pclie
     assert meta_b["promotions"][-1]["event"] == "rolled back"
     import csv
 
-    board = list(csv.DictReader(Path("reports/leaderboard.csv").read_text().splitlines()))
+    with Path("reports/leaderboard.csv").open() as fh:
+        board = list(csv.DictReader(fh))
     assert [row["run_id"] for row in board] == [b, a]  # ranked by final_nrmse
     assert [row["alias"] for row in board] == ["", "champion"]
 

@@ -72,7 +72,8 @@ def test_run_has_standard_tags_params_and_config(store, client):
 def test_git_tags_inside_a_repository(store, client, tmp_path):
     subprocess.run(["git", "init", "-q"], check=True)
     (tmp_path / "f.txt").write_text("x")
-    subprocess.run(["git", "add", "f.txt"], check=True)
+    (tmp_path / ".gitignore").write_text("store/\n")  # the tmp store: ignored, so clean
+    subprocess.run(["git", "add", "f.txt", ".gitignore"], check=True)
     subprocess.run(
         ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"], check=True
     )
@@ -151,8 +152,9 @@ def test_metric_logger_keeps_points_when_send_fails(store, client, monkeypatch):
 
 
 def test_ui_links_go_to_runs_not_the_genai_overview(store):
-    assert tracking.experiment_url(store, "3").endswith("/#/experiments/3/runs")
-    assert tracking.run_url(store, "3", "abc").endswith("/#/experiments/3/runs/abc")
+    ml = "?workflowType=machine_learning"  # MLflow 3.17's model-training view
+    assert tracking.experiment_url(store, "3").endswith(f"/#/experiments/3/runs{ml}")
+    assert tracking.run_url(store, "3", "abc").endswith(f"/#/experiments/3/runs/abc{ml}")
     url = tracking.compare_url(store, "3", ["a", "b"])
     assert "#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%223%22%5D" in url
 

@@ -53,6 +53,37 @@ GROUPS = {
 }
 
 
+_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH"}
+
+
+def _plain_help_types() -> None:
+    """One metavar style in every ``--help``: upper case, no ``<str>``/``<bool>`` tags.
+
+    typer 0.2x prints its own ``<type>`` beside every parameter, flags included, next to
+    our upper-case metavars; here options show click's TEXT / INTEGER / FLOAT (or their
+    metavar), flags show nothing, and arguments show their upper-case name only.
+    """
+    from typer import core
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        if self.metavar is not None:
+            return str(self.metavar).upper()
+        label = core._TyperParameter.display_type(self, ctx).strip("<>")
+        label = label.removeprefix("list[").removesuffix("]").removesuffix(" range")
+        if "|" in label:
+            return f"[{label}]"
+        return _TYPE_NAMES.get(label, label.upper())
+
+    def argument_name(self: Any) -> str:
+        return str(self.metavar if self.metavar is not None else self.name).upper()
+
+    core.TyperOption.display_type_rich = option_type
+    core.TyperArgument.display_type_rich = lambda self, ctx: None
+    core.TyperArgument.display_name_raw = property(argument_name)
+
+
 def _register() -> None:
     """Add every command and group (their modules import only typer and rich at load)."""
     for name, spec in COMMANDS.items():
@@ -78,6 +109,7 @@ def _root(
     """Train, evaluate and manage neural PDE surrogates on MLflow."""
 
 
+_plain_help_types()
 _register()
 
 

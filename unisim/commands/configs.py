@@ -73,9 +73,9 @@ def _print_table(table: Table) -> None:
 
 
 def _cell(value: object) -> str:
-    return (
-        "-" if value is None else escape(f"{value:g}" if isinstance(value, float) else str(value))
-    )
+    from unisim.display import num
+
+    return "-" if value is None else escape(num(value) if isinstance(value, float) else str(value))
 
 
 @app.command()
@@ -133,7 +133,9 @@ def catalog(
         for row in cat.rows:
             if not row.valid:
                 err_console.print(f"[red]✗[/red] {escape(row.error or '')}")
-    summary = f"{len(cat.rows)} configs, {cat.invalid} invalid, {cat.with_runs} with runs"
+    from unisim.display import plural
+
+    summary = f"{plural(len(cat.rows), 'config')}, {cat.invalid} invalid, {cat.with_runs} with runs"
     err_console.print(f"{summary}; MLflow: {escape(cat.mlflow)}")
     if cat.csv_path:
         err_console.print(f"wrote {escape(cat.csv_path)}")
@@ -170,5 +172,7 @@ def diff(
         )
     _print_table(table)
     same = "same model (equal config_hash)" if d.same_model else "different models"
-    console.print(f"{len(d.rows)} keys differ; {same}: A {d.hash_a}, B {d.hash_b}", soft_wrap=True)
+    n = len(d.rows)
+    keys = f"{n} key differs" if n == 1 else f"{n} keys differ"
+    console.print(f"{keys}; {same}: A {d.hash_a}, B {d.hash_b}", soft_wrap=True)
     return 0

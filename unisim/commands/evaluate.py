@@ -43,7 +43,9 @@ HEADLINE = (
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    from unisim.display import num
+
+    return num(value)
 
 
 def print_evaluation(result: Any, out: Any = None) -> None:

@@ -138,7 +138,7 @@ def list_(
 def archive(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Archive these experiments (default: by --status).", metavar="NAME..."),
+        typer.Argument(help="Archive these experiments (default: by --status).", metavar="NAME"),
     ] = None,
     status: Annotated[
         str | None,

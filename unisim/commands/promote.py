@@ -21,6 +21,7 @@ from unisim.commands.common import ProfileOpt, TrackingUriOpt, console, err_cons
 
 LEADERBOARD_CSV = "reports/leaderboard.csv"  # = unisim.reports.leaderboard.DEFAULT_CSV
 LEADERBOARD_HTML = "reports/leaderboard.html"
+SHOWN = 20  # table rows per protocol unless --top or --all (exports and --json hold all)
 
 
 def promote(
@@ -32,6 +33,18 @@ def promote(
         ),
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Promote this run.")] = None,
+    best: Annotated[
+        str | None,
+        typer.Option(
+            "--best",
+            metavar="EXPERIMENT",
+            help="Promote the leaderboard's best run of this experiment.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Refuse when a better run of the same protocol exists."),
+    ] = False,
     nrmse_threshold: Annotated[
         float | None, typer.Option("--nrmse-threshold", help="Refuse if final_nrmse is above.")
     ] = None,
@@ -72,7 +85,8 @@ def promote(
         bool | None,
         typer.Option(
             "--update-leaderboard/--no-update-leaderboard",
-            help=f"Rewrite {LEADERBOARD_CSV} and {LEADERBOARD_HTML} (default: those that exist).",
+            help=f"Rewrite {LEADERBOARD_CSV} and {LEADERBOARD_HTML} (default: those that exist; "
+            "reports/leaderboard-<store>.* for a store other than the default one).",
         ),
     ] = None,
     leaderboard_csv: Annotated[
@@ -91,6 +105,8 @@ def promote(
             target_spec,
             target=tgt,
             run_id=run_id,
+            best=best,
+            strict=strict,
             nrmse_threshold=nrmse_threshold,
             force=force,
             dry_run=dry_run,
@@ -107,6 +123,8 @@ def promote(
         err_console.print(f"error: {escape(str(exc))}")
         return exc.exit_code
     _print_checks(result.checks)
+    for warning in result.warnings:
+        err_console.print(f"warning: {escape(warning)}", soft_wrap=True)
     if result.failed:  # --auto-promote returns refusals instead of raising
         err_console.print(f"not promoted: {escape(result.reason)}")
         return 1
@@ -143,6 +161,12 @@ def leaderboard(
         typer.Option("--html", help=f"Write an HTML export (e.g. {LEADERBOARD_HTML})."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    all_rows: Annotated[
+        bool,
+        typer.Option(
+            "--all", help=f"Print every row (the table shows {SHOWN} per protocol by default)."
+        ),
+    ] = False,
     protocol: Annotated[
         str | None,
         typer.Option("--protocol", metavar="HASH", help="Only runs of this protocol."),
@@ -154,11 +178,11 @@ def leaderboard(
     from rich.console import Console
     from rich.table import Table
 
-    from unisim.reports.leaderboard import export_leaderboard, records
+    from unisim.display import interval
+    from unisim.reports.leaderboard import CHAMPION_MARK, export_leaderboard
 
     tgt = target(tracking_uri, profile, read_only=True)
-    df, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
-    rows = records(df)
+    rows, written = export_leaderboard(tgt, top=top, csv=csv, html=html, protocol=protocol)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -185,28 +209,35 @@ def leaderboard(
     for row in rows:
         groups.setdefault(row["protocol"], []).append(row)
     n_groups = f" in {len(groups)} protocols" if len(groups) > 1 else ""
-    out.print(f"leaderboard ({len(rows)} runs){n_groups}: ranked within each protocol")
+    runs = f"{len(rows)} run{'' if len(rows) == 1 else 's'}"
+    out.print(f"leaderboard ({runs}){n_groups}: ranked within each protocol")
+    limit = None if all_rows or top else SHOWN
     for key, group in groups.items():
         summary = group[0].get("protocol_summary") or "no protocol recorded"
         n = len(group)
         table = Table(title=f"protocol {key}: {summary} ({n} run{'s' if n != 1 else ''})")
         for _, title in shown:
             table.add_column(title)
-        for row in group:
+        for row in group[:limit]:
             low, high = row.get("final_nrmse_low"), row.get("final_nrmse_high")
-            row["interval"] = f"[{low:.4g}, {high:.4g}]" if low is not None else None
-            table.add_row(*(_cell(k, row.get(k)) for k, _ in shown))
+            row["interval"] = interval(low, high) or None
+            cells = [_cell(k, row.get(k)) for k, _ in shown]
+            if "champion" in str(row.get("alias") or "").split(","):
+                cells[0] = f"{cells[0]} {CHAMPION_MARK}"
+            table.add_row(*cells)
         out.print(table)
+        if limit is not None and n > limit:
+            out.print(f"... {n - limit} more in this protocol (--top N or --all to see them)")
     for path in written:
         console.print(f"wrote {escape(str(path))}")
     return 0
 
 
 def _cell(key: str, value: object) -> str:
+    from unisim.display import num
+
     if value is None:
         return ""
     if key == "run_id":
         return str(value)[:8]
-    if isinstance(value, float):
-        return f"{value:.2f}" if key in ("train_time_s", "cost_usd") else f"{value:.4g}"
-    return str(value)
+    return num(value) if isinstance(value, float) else str(value)

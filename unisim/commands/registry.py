@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 
 from unisim.commands.common import ProfileOpt, TrackingUriOpt, console, err_console, target
+from unisim.display import num
 
 app = typer.Typer(help="Registered models, champions and rollback.", no_args_is_help=True)
 
@@ -51,7 +52,7 @@ def list_(
             r["latest_version"] or "",
             r["champion"] or "",
             r["previous_champion"] or "",
-            r["champion_final_nrmse"] or "",
+            num(r["champion_final_nrmse"], empty=""),
             r["url"],
         )
     console.print(table)
@@ -82,7 +83,9 @@ def show(
         v = info["version"]
         for key in ("version", "aliases", "stage", "run_id", "train_run", "experiment"):
             console.print(f"{key}: {escape(str(v[key]))}")
-        for key in ("final_nrmse", "one_step_nrmse", "data_hash", "config_hash", "promoted_at"):
+        for key in ("final_nrmse", "one_step_nrmse"):
+            console.print(f"{key}: {num(v[key])}")
+        for key in ("data_hash", "config_hash", "promoted_at"):
             console.print(f"{key}: {escape(str(v[key]))}")
         console.print(f"source: {escape(str(v['source']))}")
         console.print(f"description: {escape(v['description'] or '')}")
@@ -95,7 +98,7 @@ def show(
                 v["version"],
                 ",".join(v["aliases"]),
                 v["stage"] or "",
-                v["final_nrmse"] or "",
+                num(v["final_nrmse"], empty=""),
                 v["data_hash"] or "",
                 v["experiment"] or "",
                 (v["run_id"] or "")[:8],

@@ -77,6 +77,8 @@ class _Printer:
 
 
 def _print_event(event: str, data: dict[str, Any]) -> None:
+    from unisim.display import num
+
     if event == "start":
         console.print(f"[bold]pipeline[/bold] {data['experiment']}  run {data['run_id']}")
     elif event == "stage_start":
@@ -84,9 +86,9 @@ def _print_event(event: str, data: dict[str, Any]) -> None:
     elif event == "stage_end":
         mark = {"ok": "✓", "reused": "↺", "skipped": "–", "failed": "✗"}.get(data["status"], "?")
         metrics = ", ".join(
-            f"{k}={v:.4g}"
+            f"{k}={num(v)}"
             for k, v in data["metrics"].items()
-            if k in ("final_nrmse", "one_step_nrmse", "val/best_nrmse") and v is not None
+            if k in ("final_nrmse", "one_step_nrmse", "fit/best_val_nrmse") and v is not None
         )
         extra = f"  {metrics}" if metrics else ""
         seed = f" seed {data['seed']}" if data.get("seed") is not None else ""
@@ -102,24 +104,40 @@ def _print_event(event: str, data: dict[str, Any]) -> None:
 
 
 def print_gate_table(rows: list[dict[str, Any]], title: str = "Gates") -> None:
+    """The gate table; every column whole at 80 terminal columns (narrower than 110, the
+    reasons follow the table, one line each, instead of a squeezed last column)."""
     from rich.table import Table
 
-    table = Table(title=title)
+    from unisim.display import num
+
     seeded = len({row.get("seed") for row in rows}) > 1
-    cols = ("stage", "seed", "metric", "check", "value", "limit", "baseline")
-    cols = tuple(c for c in cols if c != "seed" or seeded)
-    for col in cols:  # metric and check together name a row: never truncate them away
-        table.add_column(col, no_wrap=col in ("metric", "check"), min_width=4)
-    table.add_column("passed")
-    table.add_column("reason")
+    with_baseline = any(row.get("baseline") is not None for row in rows)
+    heads = {"stage": "stage", "metric": "metric", "check": "check", "value": "value"}
+    heads.update({"limit": "limit", **({"baseline": "champ"} if with_baseline else {})})
+    inline_reason = console.width >= 110
+    table = Table(title=title, box=None, title_justify="left", pad_edge=False, header_style="bold")
+    for head in heads.values():  # metric and check together name a row: never cut them
+        table.add_column(head, no_wrap=True)
+    table.add_column("pass", no_wrap=True)
+    if inline_reason:
+        table.add_column("reason", ratio=1)
 
     def fmt(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
+        return num(v) if isinstance(v, float) else ("" if v is None else str(v))
+
+    def stage(row: dict[str, Any]) -> str:
+        return f"{row.get('stage', '')} s{row['seed']}" if seeded else str(row.get("stage", ""))
 
     for row in rows:
         passed = "[green]yes[/green]" if row.get("passed") else "[red]no[/red]"
-        table.add_row(*(fmt(row.get(c)) for c in cols), passed, fmt(row.get("reason")))
+        cells = [stage(row), *(fmt(row.get(c)) for c in list(heads)[1:]), passed]
+        table.add_row(*cells, *([fmt(row.get("reason"))] if inline_reason else []))
     console.print(table)
+    if not inline_reason:
+        for row in rows:  # what needs a word: failures and provisional passes
+            if row.get("reason") and (not row.get("passed") or row.get("provisional")):
+                name = f"{stage(row)} {row.get('metric', '')} {row.get('check', '')}"
+                console.print(f"  {name}: {row['reason']}", soft_wrap=True, highlight=False)
 
 
 def run(
@@ -182,10 +200,12 @@ def run(
     if result.gates:
         print_gate_table(result.gates)
     verdict = "[green]success[/green]" if result.status == "success" else "[red]failed[/red]"
-    nrmse = f"  final_nrmse={result.final_nrmse:.4g}" if result.final_nrmse is not None else ""
+    from unisim.display import interval, num
+
+    nrmse = f"  final_nrmse={num(result.final_nrmse)}" if result.final_nrmse is not None else ""
     if result.seeds is not None:
         s = result.seeds
-        nrmse += f" [{s['low']:.4g}, {s['high']:.4g}] ({s['n_seeds']} seed"
+        nrmse += f" {interval(s['low'], s['high'])} ({s['n_seeds']} seed"
         nrmse += f"{'s' if s['n_seeds'] > 1 else ''} x {s['n_trajectories']} trajectories)"
     console.print(f"pipeline {verdict}{nrmse}  run {result.run_id}")
     if result.failed_stage:

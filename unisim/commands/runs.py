@@ -30,7 +30,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    from unisim.display import num
+
+    return num(value)
 
 
 @app.command("list")
@@ -53,13 +55,8 @@ def list_(
     """Newest runs first: kind, state, unisim status, gates, final_nrmse."""
     from unisim.reports.runs import list_runs
 
-    rows = list_runs(
-        target(tracking_uri, profile, read_only=True),
-        experiment,
-        filter_string=filter_,
-        kind=kind,
-        limit=limit,
-    )
+    tgt = target(tracking_uri, profile, read_only=True)
+    rows = list_runs(tgt, experiment, filter_string=filter_, kind=kind, limit=limit)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return 0
@@ -77,6 +74,12 @@ def list_(
             *names, r.status or "-", r.gates_passed or "-", _num(r.final_nrmse), started, dur
         )
     print_table(table)
+    if tgt.is_local and not as_json:
+        from unisim.tracking.links import tracking_env_line
+
+        err_console.print(
+            f"(plain mlflow commands on this store: {tracking_env_line(tgt)})", soft_wrap=True
+        )
     return 0
 
 
@@ -97,11 +100,30 @@ def show(
     where = f"in {escape(d.experiment)} (experiment {d.experiment_id})"
     say(f"[bold]run {d.run_id}[/bold] {escape(d.name)} {where}")
     say(f"state {d.state}, started {d.started or '-'}, ended {d.ended or '-'}")
-    for title, data in (("metrics", d.metrics), ("params", d.params), ("tags", d.tags)):
-        table = Table("key", "value", title=f"{title} ({len(data)})", title_justify="left")
+    if d.children:
+        kids = Table(
+            "run id", "name", "kind", "state", "status", "final nRMSE",
+            title=f"child runs ({len(d.children)})", title_justify="left",
+        )  # fmt: skip
+        for c in d.children:
+            kind_ = f"{c.kind}/{c.stage}" if c.stage else (c.kind or "-")
+            kids.add_row(
+                c.run_id, escape(c.name), kind_, c.state, c.status or "-", _num(c.final_nrmse)
+            )
+        print_table(kids)
+    tags = {k: v for k, v in d.tags.items() if k != "mlflow.note.content"}
+    for title, data in (("metrics", d.metrics), ("params", d.params), ("tags", tags)):
+        extra = (
+            f"; {d.omitted_params} vast.* omitted" if title == "params" and d.omitted_params else ""
+        )
+        table = Table("key", "value", title=f"{title} ({len(data)}{extra})", title_justify="left")
         for key, value in data.items():
             table.add_row(escape(key), _num(value) if title == "metrics" else escape(str(value)))
         print_table(table)
+    if d.description:
+        say("[bold]description[/bold]")
+        for line in d.description.splitlines():
+            say(f"  {escape(line)}")
     say(f"artifacts ({len(d.artifacts)}): " + (", ".join(d.artifacts) or "-"))
     say(f"UI: {d.url}")
     return 0
@@ -109,7 +131,7 @@ def show(
 
 @app.command()
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN...")],
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.", metavar="RUN")],
     as_json: JsonOpt = False,
     tracking_uri: TrackingUriOpt = None,
     profile: ProfileOpt = None,

@@ -66,7 +66,10 @@ def stop(profile: ServerProfileOpt = None) -> int:
         console.print("no server running (nothing to stop)")
         return 0
     killed = f", {len(result['killed'])} killed" if result["killed"] else ""
-    console.print(f"stopped {result['uri']} ({len(result['stopped'])} processes{killed})")
+    from unisim.display import plural
+
+    stopped = plural(len(result["stopped"]), "process", "processes")
+    console.print(f"stopped {result['uri']} ({stopped}{killed})")
     return 0
 
 

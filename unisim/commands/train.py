@@ -40,6 +40,7 @@ def _worker_args(
     result_json: str | None,
     tracking_uri: str | None,
     profile: str | None,
+    run_name: str | None = None,
 ) -> list[str]:
     """The same command line minus ``--nproc``, for each torchrun worker."""
     args = ["train", config, "--no-progress"]
@@ -53,6 +54,7 @@ def _worker_args(
         ("--result-json", result_json),
         ("--tracking-uri", tracking_uri),
         ("--profile", profile),
+        ("--run-name", run_name),
     ):
         if value:
             args += [flag, value]
@@ -76,6 +78,10 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    run_name: Annotated[
+        str | None,
+        typer.Option("--run-name", help="MLflow run name (default: experiment, overrides, hash)."),
+    ] = None,
     tracking_uri: TrackingUriOpt = None,
     profile: ProfileOpt = None,
 ) -> int:
@@ -87,17 +93,31 @@ def train(
         from unisim.training.distributed import launch
 
         args = _worker_args(
-            config, set_, resume, resume_run, parent_run_id, result_json, tracking_uri, profile
+            config,
+            set_,
+            resume,
+            resume_run,
+            parent_run_id,
+            result_json,
+            tracking_uri,
+            profile,
+            run_name,
         )
         code = launch(nproc, args)
         if code:
             err_console.print(f"error: torchrun workers failed (exit code {code})")
         return code
 
+    from unisim.config import experiment_name
+    from unisim.naming import pipeline_run_name
     from unisim.tracking import run_url
     from unisim.training import train_model
 
     store = target(tracking_uri, profile)
+    if run_name is None:
+        run_name = "train " + pipeline_run_name(
+            cfg, config, set_ or [], experiment_name(config, cfg)
+        )
     result = train_model(
         cfg,
         config,
@@ -106,6 +126,7 @@ def train(
         resume=resume,
         resume_run_id=resume_run,
         show_progress=progress,
+        run_name=run_name,
     )
     if result.run_id is None:  # a torchrun worker other than rank 0
         return 0

@@ -25,6 +25,7 @@ PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
 # Sections that decide the trained weights. Evaluation, gates, tracking, registry
 # and vast settings do not, so changing a gate does not force a retrain.
 HASHED_SECTIONS = ("seed", "data", "model", "training")
+UNHASHED_KEYS = {"training": ("threads",)}  # how a run is executed, not what it trains
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -61,7 +62,10 @@ def content_hash(obj: Any) -> str:
 def config_hash(cfg: Config) -> str:
     """Stable content hash of what determines the trained model (16 hex chars)."""
     data = to_dict(cfg)
-    return content_hash({k: data[k] for k in HASHED_SECTIONS})
+    sections = {k: data[k] for k in HASHED_SECTIONS}
+    for section, keys in UNHASHED_KEYS.items():
+        sections[section] = {k: v for k, v in sections[section].items() if k not in keys}
+    return content_hash(sections)
 
 
 def data_config_hash(data: DataConfig) -> str:

@@ -119,6 +119,10 @@ class TrainingConfig(Section):
     amp: bool = True  # bf16 autocast where the device supports it
     compile: bool = False  # torch.compile where the device supports it
     max_time_s: float | None = Field(None, gt=0)  # stop after this wall time (fair budgets)
+    # CPU threads per process (torch.set_num_threads) for training and evaluation; None:
+    # OMP_NUM_THREADS, else the physical cores available, split between DDP ranks
+    # (unisim/training/threads.py). Not part of the config hash.
+    threads: int | None = Field(None, ge=1)
 
 
 class EvaluationConfig(Section):

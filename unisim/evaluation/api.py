@@ -193,6 +193,9 @@ def run_evaluation(
         stage=stage,
         splits=splits,
     )
+    from unisim.training.threads import apply_threads, resolve_threads
+
+    apply_threads(resolve_threads(x.cfg.training.threads))
     s = _score(store, x, baseline_models, fno_source)
     if x.loaded.experiment_id is not None:
         experiment = store.experiment_name(x.loaded.experiment_id)

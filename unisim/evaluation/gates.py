@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from unisim.config import GateConfig, GatesConfig
+from unisim.display import num
 
 ZERO_BASELINE_MARGIN = 1e-10  # MLflow's fallback when the baseline metric is 0
 
@@ -61,7 +62,7 @@ def _json_number(v: Any) -> Any:
 
 
 def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
+    return num(v, empty="n/a")
 
 
 def _compare(value: float, limit: float, greater_is_better: bool) -> bool:

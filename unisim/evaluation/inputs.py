@@ -62,6 +62,24 @@ def select_trajectories(
     return traj, index
 
 
+def check_grid(what: str, cfg: Config, nx: int | None, context: int) -> None:
+    """The grid the config's data section makes must be the model's (GridMismatch, exit 2)."""
+    from unisim.evaluation.engine import GridMismatch
+
+    data_nx = cfg.data.nx // cfg.data.downsample_x
+    data_nt = (cfg.data.nt - 1) // cfg.data.downsample_t + 1
+    if nx is not None and nx != data_nx:
+        raise GridMismatch(
+            f"{what}: model expects nx={nx} but the config's data has nx={data_nx} "
+            f"(data.nx={cfg.data.nx}, data.downsample_x={cfg.data.downsample_x}); "
+            f"nothing was generated"
+        )
+    if context >= data_nt:
+        raise GridMismatch(
+            f"{what}: model context {context} leaves no step to predict (nt={data_nt})"
+        )
+
+
 def _resolve_cfg(
     loaded: LoadedModel,
     cfg: Config | None,
@@ -121,8 +139,10 @@ def prepare(
     loaded = load_source(source, store)
     cfg = _resolve_cfg(loaded, cfg, config_path, overrides)
     check_gate_metrics(cfg)
+    nx, context = model_grid(loaded)
+    if splits is None:  # refuse a grid the model does not fit before generating its data
+        check_grid(loaded.source, cfg, nx, context)
     splits = splits if splits is not None else load_data(cfg.data)
-    _, context = model_grid(loaded)
     selection = Selection(split, stage, *(
         (cfg.evaluation.fast_stride, cfg.evaluation.fast_max_samples)
         if stage == "fast" else (1, None)

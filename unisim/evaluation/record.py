@@ -74,12 +74,16 @@ def record_on_training_run(
     data_hash: str,
 ) -> str | None:
     """Write the headline numbers onto the evaluated training run; returns why not, if not."""
-    trained_on = store.get_run(run_id).data.tags.get(T.TAG_DATA_HASH)
+    run = store.get_run(run_id)
+    trained_on = run.data.tags.get(T.TAG_DATA_HASH)
     if trained_on and trained_on != data_hash:
         return f"not written to training run {run_id}: it was trained on data {trained_on}"
     headline = (T.FINAL_NRMSE, T.ONE_STEP_NRMSE)
+    # Linked to the run's logged model too: a registered version then shows them as numbers.
     store.log_metrics(
-        run_id, {T.split_metric(split, k): metrics[k] for k in headline if k in metrics}
+        run_id,
+        {T.split_metric(split, k): metrics[k] for k in headline if k in metrics},
+        model_id=store.logged_model_id(run),
     )
     # A fast-stage pass says little about the model; a failure at any stage is final.
     if stage == T.Stage.FULL or not passed:

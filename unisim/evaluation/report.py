@@ -23,6 +23,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from unisim.display import num
 from unisim.evaluation.gates import GateRow, all_passed
 
 REPORT_SCHEMA = 1
@@ -94,7 +95,7 @@ def gate_table_rows(rows: list[GateRow]) -> list[list[str]]:
     """Rows of strings (metric, check, value, limit, baseline, passed, reason) for tables."""
 
     def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.4g}"
+        return num(v)
 
     return [
         [

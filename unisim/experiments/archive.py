@@ -40,6 +40,7 @@ from unisim.experiments.status import (
     StatusSettings,
     list_experiments,
 )
+from unisim.display import num, plural
 from unisim.experiments.transfer import (
     FAULT_ENV,
     FAULT_POINTS,
@@ -143,9 +144,9 @@ def _plan_archive(
 
 
 def _describe_archive(j: dict[str, Any], s: ExperimentSummary) -> list[str]:
-    nrmse = f"{s.best_nrmse:.4g}" if s.best_nrmse is not None else "-"
+    nrmse = num(s.best_nrmse)
     lines = [f"archive {s.name} ({s.status}: {s.reason})"]
-    lines.append(f"  copy {len(j['manifest'])} files to {j['dst']}/, verified by sha256:")
+    lines.append(f"  copy {plural(len(j['manifest']), 'file')} to {j['dst']}/, verified by sha256:")
     lines += [f"    {rel}" for rel in j["manifest"]]
     lines.append(
         f"  write {j['dst']}/{META} (status {s.status}, {len(j['run_tags'])} run ids, "
@@ -153,7 +154,7 @@ def _describe_archive(j: dict[str, Any], s: ExperimentSummary) -> list[str]:
     )
     if j["run_tags"]:
         lines.append(
-            f"  tag {len(j['run_tags'])} runs {T.TAG_STATUS}=archived, previous status "
+            f"  tag {plural(len(j['run_tags']), 'run')} {T.TAG_STATUS}=archived, previous status "
             f"in {T.TAG_FINAL_STATUS}"
         )
     if j["experiment_id"]:
@@ -284,11 +285,11 @@ def restore(
         )
         report.actions += [
             f"restore {name} (archived as {section.get('status')})",
-            f"  copy {len(plan['manifest'])} files to {plan['dst']}/, verified by sha256",
+            f"  copy {plural(len(plan['manifest']), 'file')} to {plan['dst']}/, verified by sha256",
             f"  {META}: back to its content before the archive"
             if original is not None
             else f"  remove {META} (there was none before the archive)",
-            f"  tag {len(run_tags)} runs back to their {T.TAG_FINAL_STATUS}",
+            f"  tag {plural(len(run_tags), 'run')} back to their {T.TAG_FINAL_STATUS}",
             f"  reset the tags of MLflow experiment {exp_id}" if exp_id else "  no MLflow tags",
             f"  remove {plan['src']}",
         ]

@@ -113,21 +113,38 @@ class NewExperiment:
 
 
 def _config_text(from_config: str | Path | None, name: str) -> tuple[str, str]:
-    """(config.yaml text, where it came from); the source is validated first."""
+    """(config.yaml text, where it came from); the source is validated first.
+
+    The copy gets the new experiment's identity (``name``, ``tracking.experiment``,
+    ``description``): a copied name would label every run after the source config, and
+    a copied description would describe the source's model, not this experiment's.
+    """
     import yaml
 
     from unisim.config import build_config, load_config, to_yaml
+    from unisim.experiments.identity import rewrite_identity
 
     if from_config is None:
-        return to_yaml(build_config({"name": short_name(name)})), "the default config"
+        cfg = build_config({"name": short_name(name)})
+        text = rewrite_identity(
+            to_yaml(cfg), name=short_name(name), experiment=name, description=f"{name}: say what it tries"
+        )
+        return text, "the default config"
     source = Path(from_config)
     cfg = load_config(source)  # ConfigError (exit 2) before anything is written
     raw = source.read_text(encoding="utf-8")
     data = yaml.safe_load(raw)  # parses: load_config just read it
     if isinstance(data, dict) and "include" in data:
         # A relative include would break in the new folder: write the config resolved.
-        return f"# resolved from {source} (includes expanded)\n" + to_yaml(cfg), str(source)
-    return raw, str(source)
+        raw = f"# resolved from {source} (includes expanded)\n" + to_yaml(cfg)
+    base = f" ({cfg.description})" if cfg.description else ""
+    text = rewrite_identity(
+        raw,
+        name=short_name(name),
+        experiment=name,
+        description=f"{name}: based on {source}{base}; say what changes",
+    )
+    return text, str(source)
 
 
 def new_experiment(
@@ -167,6 +184,9 @@ def new_experiment(
     try:
         (tmp / "config.yaml").write_text(text, encoding="utf-8")
         (tmp / "notes.md").write_text(notes, encoding="utf-8")
+        if from_config is not None:  # run names say what differs from it (unisim.naming)
+            meta = {"created": (today or date.today()).isoformat(), "base_config": source}
+            (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
         os.rename(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

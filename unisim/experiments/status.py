@@ -203,8 +203,14 @@ def list_experiments(
     include_archived: bool = True,
     via: str = "auto",
 ) -> list[ExperimentSummary]:
-    """Every experiment: folders under experiments/ and experiments-archive/, plus MLflow
-    experiments tagged ``unisim.experiment_dir`` whose folder is not in this checkout."""
+    """Every experiment of the store, plus, for a local store, the folders under
+    experiments/ and experiments-archive/ that have no MLflow experiment yet.
+
+    MLflow experiments without a folder (``tracking.experiment`` of a config in
+    ``configs/``, e.g. ``burgers-golden`` after ``make run``) are listed too; MLflow's
+    empty ``Default`` experiment is not. A server store (``--profile team``) lists the
+    server's experiments: a local folder appears only when the server has its experiment.
+    """
     target = target or T.resolve_tracking()
     settings = settings or StatusSettings.from_env()
     now = now or utcnow()
@@ -219,8 +225,13 @@ def list_experiments(
     for folder in list_folders(root):
         if folder.name not in folders or not folder.archived:  # a live folder wins
             folders[folder.name] = folder
-    names = set(folders)
-    names |= {n for n, rec in snap.experiments.items() if T.TAG_EXPERIMENT_DIR in rec.tags}
+    names = {
+        n
+        for n, rec in snap.experiments.items()
+        if not (n == "Default" and not snap.rows.get(rec.experiment_id))
+    }
+    if target.is_local:  # folders belong to the local store; a server has its own list
+        names |= set(folders)
     out = []
     for name in sorted(names):
         record = snap.experiments.get(name)

@@ -22,6 +22,7 @@ from typing import Any
 from unisim import tracking as T
 from unisim.config import experiment_name, load_config
 from unisim.errors import TrackingUnavailable
+from unisim.naming import pipeline_run_name
 from unisim.pipeline.outcome import (
     EXIT_GATES,
     EXIT_OK,
@@ -39,6 +40,7 @@ from unisim.pipeline.stages import (
     evaluate_stage,
     train_stage,
 )
+from unisim.pipeline.summary import attach_plots, describe
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ def _stages(ctx: Context) -> list[StageOutcome]:
     _stage(ctx, "data", data_stage)
     trains = [_stage(ctx, "train", lambda c, s=s: train_stage(c, s)) for s in ctx.seeds]
     chosen = min(trains, key=lambda o: o.metrics.get(T.VAL_BEST_NRMSE, float("inf")))
+    ctx.chosen = chosen
     ctx.parent.set_tags({T.TAG_TRAIN_RUN: chosen.run_id, T.TAG_CHOSEN_SEED: chosen.seed})
     fast = [
         _stage(ctx, "eval-fast", lambda c, o=o: evaluate_stage(c, "val", "fast", o.run_id, o.seed))
@@ -137,7 +140,7 @@ def run_pipeline(
         target=store.target,
         cfg=cfg,
         config_path=config_path,
-        run_name=cfg.tracking.run_name or cfg.name,
+        run_name=pipeline_run_name(cfg, config_path, overrides, experiment),
         tags=tags,
     ) as parent:
         ctx = Context(
@@ -261,6 +264,11 @@ def _record(
         seeds=seeds,
     )
     parent.log_dict(result.summary(), "summary.json")
+    # The parent is the page to read: headline, gates, children, model, and the plots.
+    seed = ctx.chosen.seed if ctx.chosen is not None else None
+    fast = [o for o in ctx.outcomes if o.name == "eval-fast" and o.seed == seed and o.run_id]
+    attach_plots(ctx, full[0] if full else (fast[0] if fast else None))
+    parent.set_tags({T.MLFLOW_NOTE_TAG: describe(ctx, result, headline)})
     return result
 
 
@@ -281,4 +289,5 @@ def _after(result: PipelineResult, store: T.Store, auto_promote: bool, emit: Eve
         text = f"{promotion.model_name} v{promotion.version} is champion ({promotion.url})"
     else:
         text = f"not promoted: {promotion.reason}"
+    text += "".join(f"; warning: {w}" for w in promotion.warnings)
     emit("promote", {"result": text})

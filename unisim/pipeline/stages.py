@@ -28,6 +28,7 @@ from typing import Any
 
 from unisim import tracking as T
 from unisim.config import Config, config_hash, content_hash, to_dict
+from unisim.naming import train_run_name
 from unisim.pipeline.outcome import StageFailed, StageOutcome
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -61,6 +62,7 @@ class Context:
     emit: Event
     data_hash: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
+    chosen: StageOutcome | None = None  # the train stage the pipeline stands for
 
     @property
     def target(self) -> T.TrackingTarget:
@@ -201,7 +203,7 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
     if not ctx.options.force_train:
         done = ctx.store.find_train_run(ctx.parent.experiment_id, config_hash(cfg), ctx.data_hash)
         if done is not None:
-            best = done.data.metrics.get(T.VAL_BEST_NRMSE)
+            best = T.read_metric(done.data.metrics, T.VAL_BEST_NRMSE)
             return StageOutcome(
                 "train",
                 "reused",
@@ -211,9 +213,11 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
                 seed=seed,
             )
         resume = _resumable(ctx, cfg)
+    run_name = train_run_name(seed, len(ctx.seeds))
     if ctx.options.isolate:
         args = ["train", ctx.config_path, "--parent-run-id", ctx.parent.run_id]
         args += ["--resume-run", resume] if resume else []
+        args += ["--run-name", run_name]
         for item in ctx.overrides_for(seed):
             args += ["--set", item]
         return _resumed(replace(run_isolated("train", args, ctx.target), seed=seed), resume)
@@ -225,6 +229,7 @@ def train_stage(ctx: Context, seed: int) -> StageOutcome:
         target=ctx.target,
         parent_run_id=ctx.parent.run_id,
         resume_run_id=resume,
+        run_name=run_name,
     )
     return _resumed(StageOutcome.from_train(result, seed=seed), resume)
 

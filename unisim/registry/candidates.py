@@ -177,3 +177,22 @@ def production_name(cand: Candidate, config_name: str | None) -> str:
             f"{source} {name!r}: a production config name may use letters, digits, '.', '_', '-'"
         )
     return name
+
+
+def check_production_path(path: Path) -> None:
+    """Refuse ``configs/train_burgers-golden.yaml`` beside ``configs/train_burgers_golden.yaml``:
+    two production configs whose names differ only by ``-`` / ``_`` are one model's config
+    written twice, and nobody can tell which one is current."""
+
+    def key(p: Path) -> str:
+        return p.stem.replace("-", "_").lower()
+
+    if not path.parent.is_dir():
+        return
+    for other in sorted(path.parent.glob("*.yaml")):
+        if other.name != path.name and key(other) == key(path):
+            same = other.stem.removeprefix("train_")
+            raise UnisimError(
+                f"production config {path} would sit beside {other} (the names differ only by "
+                f"'-'/'_'); promote into that one with --config-name {same}"
+            )

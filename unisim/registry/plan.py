@@ -38,7 +38,9 @@ RUN_TAGS = (
 
 
 def fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.6g}"
+    from unisim.display import num
+
+    return num(value, empty="n/a")
 
 
 def now_iso() -> str:
@@ -203,3 +205,36 @@ def production_header(
         f"# Hashes: config {tags.get(T.TAG_CONFIG_HASH)}, data {tags.get(T.TAG_DATA_HASH)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def registered_note(note: str, name: str, version: str, url: str, when: str) -> str:
+    """A run description with its registered version in place of "not registered yet"."""
+    lines = note.splitlines()
+    for i, line in enumerate(lines):
+        if "; not registered yet" in line:
+            lines[i] = line.split("; not registered yet")[0] + "."
+    lines += ["", f"Registered as [{name} version {version}]({url}) on {when[:10]}."]
+    return "\n".join(lines).strip() + "\n"
+
+
+def exports(
+    update: bool | None,
+    csv: str | Path | None,
+    html: str | Path | None,
+    *,
+    target: T.TrackingTarget,
+) -> tuple[Path | None, Path | None]:
+    """Which leaderboard exports to rewrite (see ``promote_run``): this store's defaults
+    (``reports.leaderboard.default_exports``) unless named."""
+    from unisim.reports.leaderboard import default_exports
+
+    default_csv, default_html = default_exports(target)
+
+    def pick(explicit: str | Path | None, default: str) -> Path | None:
+        if explicit:
+            return Path(explicit)
+        if update or (update is None and Path(default).is_file()):
+            return Path(default)
+        return None
+
+    return pick(csv, str(default_csv)), pick(html, str(default_html))

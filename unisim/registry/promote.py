@@ -22,11 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from unisim import tracking as T
-from unisim.errors import CheckFailed
+from unisim.errors import CheckFailed, UnisimError
 from unisim.registry import plan as P
-from unisim.registry.candidates import Candidate, gather, production_name, resolve_target
+from unisim.registry.candidates import (
+    Candidate,
+    check_production_path,
+    gather,
+    production_name,
+    resolve_target,
+)
 from unisim.registry.checks import Check, validate
 from unisim.registry.lock import registry_lock
+from unisim.registry.rivals import rival_check
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,7 @@ class PromotionResult:
     checks: list[Check] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a better run of the protocol
     promoted: bool = False
     dry_run: bool = False
     version: str | None = None  # the model version (None in a dry run of a new one)
@@ -75,12 +83,18 @@ def promote(
     *,
     target: T.TrackingTarget,
     run_id: str | None = None,
+    best: str | None = None,
     **options: Any,
 ) -> PromotionResult:
-    """Promote TARGET (experiment folder, experiment name or run id) or ``run_id``.
+    """Promote TARGET (experiment folder, experiment name or run id), ``run_id``, or
+    ``best``: the leaderboard's best run of that experiment.
 
     ``options`` are ``promote_run``'s keyword arguments.
     """
+    if best is not None:
+        from unisim.registry.rivals import leaderboard_best
+
+        run_id = leaderboard_best(target, best)
     run, folder = resolve_target(T.connect(target), spec, run_id)
     return promote_run(run.info.run_id, target=target, folder=folder, **options)
 
@@ -101,13 +115,17 @@ def promote_run(
     leaderboard_html: str | Path | None = None,
     auto: bool = False,
     folder: Path | None = None,
+    strict: bool = False,
 ) -> PromotionResult:
     """Validate and promote one run; see the module docstring for the rules.
 
     ``auto=True`` (the pipeline) returns a refused result instead of raising and
     accepts a pipeline run that is still RUNNING (the pipeline calls it last).
-    Leaderboard exports: ``update_leaderboard`` None rewrites the default exports
-    (reports/leaderboard.csv, .html) that exist, True writes them, False none;
+    A gates-passed run of the same protocol with a lower final_nrmse is a warning
+    (``result.warnings``), or with ``strict`` a failed check (rivals.py).
+    Leaderboard exports: ``update_leaderboard`` None rewrites this store's default exports
+    (reports/leaderboard.csv, .html for the default store) that exist, True writes them,
+    False none;
     ``leaderboard_csv`` / ``leaderboard_html`` name further exports to rewrite.
     """
     store = T.connect(target)
@@ -126,6 +144,13 @@ def promote_run(
             dry_run=dry_run,
             url=T.model_url(target, name),
         )
+        try:
+            check_production_path(path)
+        except UnisimError as exc:
+            if not auto:
+                raise
+            result.checks = [Check("production_config", False, str(exc))]
+            return result
         state = store.alias_state(name)
         existing = store.version_for_run(name, cand.run_id)
         result.checks = validate(
@@ -140,34 +165,23 @@ def promote_run(
             force=force,
             auto=auto,
         )
+        rival, warning = rival_check(target, cand, result.final_nrmse, strict=strict)
+        result.checks += [rival] if rival is not None else []
+        result.warnings += [warning] if warning else []
         if result.failed:
             log.info("promotion refused: %s", result.reason)
             if auto:
                 return result
             raise PromotionRefused(result)
         plan = _Promotion(store, cand, result, state, existing, stage, auto)
-        plan.csv, plan.html = exports(update_leaderboard, leaderboard_csv, leaderboard_html)
+        plan.csv, plan.html = P.exports(
+            update_leaderboard, leaderboard_csv, leaderboard_html, target=target
+        )
         if dry_run:
             result.steps = plan.describe()
             return result
         plan.execute(lease.renew)
         return result
-
-
-def exports(
-    update: bool | None, csv: str | Path | None, html: str | Path | None
-) -> tuple[Path | None, Path | None]:
-    """Which leaderboard exports to rewrite (see ``promote_run``)."""
-    from unisim.reports.leaderboard import DEFAULT_CSV, DEFAULT_HTML
-
-    def pick(explicit: str | Path | None, default: str) -> Path | None:
-        if explicit:
-            return Path(explicit)
-        if update or (update is None and Path(default).is_file()):
-            return Path(default)
-        return None
-
-    return pick(csv, DEFAULT_CSV), pick(html, DEFAULT_HTML)
 
 
 def _config_model_name(cand: Candidate) -> str:
@@ -358,6 +372,12 @@ class _Promotion:
             T.TAG_MODEL_NAME: self.name,
         }
         P.retag_runs(tx, self.store, self.runs, tags)
+        # The run's description (the pipeline's summary page) names its registered version.
+        note = self.cand.run.data.tags.get(T.MLFLOW_NOTE_TAG, "")
+        url = T.version_url(self.store.target, self.name, version)
+        url = url[url.index("#") :]  # relative: right on whatever host serves the UI
+        text = P.registered_note(note, self.name, version, url, P.now_iso())
+        P.retag_runs(tx, self.store, [self.cand.run_id], {T.MLFLOW_NOTE_TAG: text})
 
     def _metadata(self, tx: P.Transaction, version: str) -> None:
         assert self.metadata is not None

@@ -27,7 +27,8 @@ from unisim import tracking as T
 from unisim.errors import UnisimError
 from unisim.registry import plan as P
 from unisim.registry.lock import registry_lock
-from unisim.registry.promote import DEFAULT_MODEL_NAME, exports
+from unisim.registry.plan import exports
+from unisim.registry.promote import DEFAULT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def rollback(
             store.stages_supported() and known[state.champion].current_stage == T.STAGE_PRODUCTION
         )
         plan = _Rollback(store, name, state, new_state, old, new, move_stage, result)
-        plan.csv, plan.html = exports(update_leaderboard, None, None)
+        plan.csv, plan.html = exports(update_leaderboard, None, None, target=target)
         result.steps = plan.describe()
         if move_stage:
             result.notes.append(P.STAGE_NOTE)

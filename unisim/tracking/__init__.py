@@ -31,9 +31,8 @@ Importing this package is cheap: mlflow loads inside the functions that need it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from unisim.settings import DEFAULT_PROFILE
 from unisim.tracking.client import Store, connect
 from unisim.tracking.links import (
     compare_url,
@@ -72,6 +71,16 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 MAX_BATCH_METRICS = CHUNK
+
+
+def __getattr__(name: str) -> Any:
+    # unisim.settings imports pydantic-settings (~0.2 s): read commands given a tracking URI
+    # never need it, so the profile default is loaded on first use only.
+    if name == "DEFAULT_PROFILE":
+        from unisim.settings import DEFAULT_PROFILE
+
+        return DEFAULT_PROFILE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_or_create_experiment(
@@ -115,7 +124,7 @@ __all__ = [
     "unreachable",
     "version_tags",
     "version_url",
-    "DEFAULT_PROFILE",
+    "DEFAULT_PROFILE",  # noqa: F405 (module __getattr__: loaded on first use)
     "MAX_BATCH_METRICS",
     "MAX_BATCH_PARAMS",
     "NEWEST_FIRST",

@@ -3,6 +3,7 @@
 store.read_text(run_id, "config.yaml")       # None when the run has no such file
 store.read_json(run_id, "report.json")
 store.artifact_paths(run_id)                 # breadth first, folders end with "/"
+store.copy_artifact(src_run, "plots/a.png", dst_run, "plots")
 model = store.load_model("runs:/<id>/model")  # a torch module (UnisimError if not loadable)
 store.logged_model_id(run)                   # MLflow 3 LoggedModel id of runs:/<id>/model
 store.fail_pending_models(run_id, exp_id)    # PENDING models of an ended run -> FAILED
@@ -66,6 +67,16 @@ class Artifacts:
         with tempfile.TemporaryDirectory(prefix="unisim-artifact-") as tmp:
             local = self.client.download_artifacts(run_id, path, tmp)
             return Path(local).read_text(encoding="utf-8")
+
+    def copy_artifact(self, src_run: str, path: str, dst_run: str, dst_dir: str) -> bool:
+        """Copy one artifact file of ``src_run`` into ``dst_dir`` of ``dst_run``; False
+        when the source has no such file."""
+        if not self.has_artifact(src_run, path):
+            return False
+        with tempfile.TemporaryDirectory(prefix="unisim-artifact-") as tmp:
+            local = self.client.download_artifacts(src_run, path, tmp)
+            self.client.log_artifact(dst_run, local, dst_dir)
+        return True
 
     def read_json(self, run_id: str, path: str) -> Any:
         text = self.read_text(run_id, path)

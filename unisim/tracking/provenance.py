@@ -24,7 +24,9 @@ def git_info(path: Path | None = None) -> dict[str, str]:
         if commit.returncode:
             return {}
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # untracked files count (an edited, never-committed experiment config is a
+            # change); ignored ones (mlruns/, data/cache/, reports/) do not
+            ["git", "status", "--porcelain", "--untracked-files=normal"],
             cwd=cwd,
             capture_output=True,
             text=True,

@@ -99,10 +99,14 @@ class TrackedRun:
             self.store.client.log_batch(self.run_id, params=items[i : i + MAX_BATCH_PARAMS])
 
     def log_config(self, cfg: Config) -> None:
-        """Flattened params, the resolved ``config.yaml`` artifact and the config hash tag."""
-        from unisim.config import config_hash, flatten, to_yaml
+        """Flattened params, the resolved ``config.yaml`` artifact and the config hash tag.
 
-        self.log_params(flatten(cfg))
+        The params leave out what would mislead (``run_params``): the free-text
+        ``description`` and, off Vast.ai, the ``vast.*`` section.
+        """
+        from unisim.config import config_hash, to_yaml
+
+        self.log_params(run_params(cfg))
         self.log_text(to_yaml(cfg), "config.yaml")
         self.set_tags({TAG_CONFIG_HASH: config_hash(cfg)})
 
@@ -145,10 +149,13 @@ class TrackedRun:
         pip_requirements: list[str] | None = None,
         name: str = "model",
         serialization_format: str | None = None,
+        code_paths: list[str] | None = None,
     ) -> str:
         """Log a torch model (signature from the example); returns its ``runs:/`` URI.
 
-        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2).
+        ``serialization_format``: "pickle" or "pt2" (None: MLflow's default, pt2);
+        ``code_paths``: source folders stored with the model and put on ``sys.path`` when
+        it is loaded (``unisim.models.code``: a pickled model then loads without unisim).
         """
         import mlflow
         import mlflow.pytorch
@@ -170,6 +177,7 @@ class TrackedRun:
                 pip_requirements=reqs,
                 serialization_format=serialization_format,
                 model_id=pending.model_id,
+                code_paths=code_paths,
             )
         return f"runs:/{self.run_id}/{name}"
 
@@ -188,6 +196,27 @@ def _reactivate(run_id: str) -> Iterator[None]:
         yield
     finally:
         fluent._active_run_stack.get().pop()  # leave the run RUNNING; our context ends it
+
+
+VAST_ENV = "UNISIM_VAST_INSTANCE"  # set by the Vast.ai onstart script
+
+
+def run_params(cfg: Config) -> dict[str, str]:
+    """The flattened config as MLflow params, without the sections that do not apply.
+
+    ``description`` is prose written for the file it came from (``--set`` does not update
+    it), so it is not a param; the ``vast.*`` settings matter only on a rented instance.
+    """
+    import os
+
+    from unisim.config import flatten
+
+    on_vast = bool(os.environ.get(VAST_ENV))
+    return {
+        k: v
+        for k, v in flatten(cfg).items()
+        if k != "description" and (on_vast or not k.startswith("vast."))
+    }
 
 
 def default_pip_requirements() -> list[str]:

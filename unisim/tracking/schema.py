@@ -73,7 +73,10 @@ TAG_N_PARAMS = "unisim.n_params"
 TAG_STOP_REASON = "unisim.stop_reason"  # completed | early_stopping | time_budget
 TAG_BEST_EPOCH = "unisim.best_epoch"
 TAG_WORLD_SIZE = "unisim.world_size"  # training processes (torchrun workers)
+TAG_THREADS = "unisim.threads"  # torch CPU threads per process (training.threads)
 TAG_DPH = "unisim.dph"  # rented-instance price, USD per hour (for cost_usd)
+TAG_VAST_INSTANCE = "unisim.vast_instance"  # pipeline runs on Vast.ai: the instance id
+TAG_GPU = "unisim.gpu"
 TAG_CHOSEN_SEED = "unisim.chosen_seed"  # on a pipeline run: the seed its train_run used
 # What makes two numbers comparable (PDE and coefficients, grid, splits, context, horizon,
 # metric version): a short hash and a readable summary, on runs and registered versions.
@@ -87,6 +90,7 @@ TAG_GATE_PREFIX = "unisim.gate"  # unisim.gate.<metric>.<check> = pass | fail | 
 VERSION_TAG_PREFIX = "unisim."  # unisim.<package>_version
 MLFLOW_PARENT_TAG = "mlflow.parentRunId"
 MLFLOW_RUN_NAME_TAG = "mlflow.runName"
+MLFLOW_NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI (Markdown)
 
 # The failure reason of a run whose end the server could not be told (unisim sync writes it).
 OUTAGE_REASON = "tracking server unreachable"
@@ -102,6 +106,15 @@ def gate_tag(metric: str, check: str) -> str:
 
 
 # ---------------------------------------------------------------- metric keys
+# Names say what kind of number they are, so two of them cannot be mistaken for each other
+# (docs/PIPELINE_ARCHITECTURE.md, "Metric names"):
+#   no "/"      a scalar, logged once without a step: the test-split evaluation (headline
+#               family: final_nrmse, one_step_nrmse, ...) or a run total (wall_clock_s)
+#   train/ val/ per-epoch training curves, step = epoch (val/nrmse: rollout on val)
+#   fit/        training summaries, logged once (fit/best_val_nrmse)
+#   eval_val/   a validation-split evaluation copied onto the train run (never the headline)
+#   horizon/    per rollout step, step = predicted frame (horizon/rollout_nrmse)
+#   seed/       one point per seed, step = seed; stage/: a pipeline stage's seconds
 FINAL_NRMSE = "final_nrmse"  # the headline: rollout nRMSE on the test split
 # On a pipeline run: the headline is the mean over seeds; its spread and 95% bootstrap
 # interval over seeds and trajectories (evaluation/statistics.py) sit beside it.
@@ -119,16 +132,33 @@ COST_USD = "cost_usd"
 N_PARAMS = "n_params"  # a param on train runs
 TRAIN_LOSS = "train/loss"
 VAL_NRMSE = "val/nrmse"  # per epoch, step = epoch
-VAL_BEST_NRMSE = "val/best_nrmse"  # once, at the end of training
-ROLLOUT_CURVE = "rollout/nrmse"  # per rollout step, step 1 = first predicted frame
-ONE_STEP_CURVE = "one_step/nrmse"
+VAL_BEST_NRMSE = "fit/best_val_nrmse"  # once, at the end of training (no step)
+ROLLOUT_CURVE = "horizon/rollout_nrmse"  # per rollout step, step 1 = first predicted frame
+ONE_STEP_CURVE = "horizon/one_step_nrmse"
 HEADLINE_METRICS = (FINAL_NRMSE, ONE_STEP_NRMSE, CONSERVATION_GAP, ENERGY_VIOLATION)
+# What older unisim called them: readers fall back to these for runs logged before.
+LEGACY_METRICS = {
+    VAL_BEST_NRMSE: "val/best_nrmse",
+    ROLLOUT_CURVE: "rollout/nrmse",
+    ONE_STEP_CURVE: "one_step/nrmse",
+    "eval_val/final_nrmse": "val/final_nrmse",
+    "eval_val/one_step_nrmse": "val/one_step_nrmse",
+}
 
 
 def split_metric(split: str, key: str) -> str:
     """The name of an evaluation metric on the train run: ``final_nrmse`` on test,
-    ``val/final_nrmse`` on val, so a validation figure is never mistaken for the headline."""
-    return key if split == "test" else f"{split}/{key}"
+    ``eval_val/final_nrmse`` on val, so a validation figure is never mistaken for the
+    headline nor for the per-epoch ``val/nrmse`` curve."""
+    return key if split == "test" else f"eval_{split}/{key}"
+
+
+def read_metric(metrics: dict[str, float], key: str) -> float | None:
+    """``metrics[key]``, else the value under its older name (``LEGACY_METRICS``)."""
+    if key in metrics:
+        return metrics[key]
+    old = LEGACY_METRICS.get(key)
+    return metrics.get(old) if old else None
 
 
 def stage_seconds(stage: str) -> str:

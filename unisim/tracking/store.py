@@ -59,9 +59,11 @@ class TrackingTarget:
         path = self.sqlite_path
         return path is None or path.is_file()
 
-    def ui_base(self, port: int = 5000) -> str:
-        """Base URL of the MLflow UI for this store."""
-        return self.uri.rstrip("/") if self.uri.startswith("http") else f"http://127.0.0.1:{port}"
+    def ui_base(self, port: int | None = None) -> str:
+        """Base URL of the MLflow UI for this store (``links.ui_base``: the remembered port)."""
+        from unisim.tracking.links import ui_base
+
+        return ui_base(self, port)
 
 
 def redact_uri(uri: str) -> str:

@@ -118,13 +118,21 @@ class Writes:
         self.client.set_terminated(run_id, state)
 
     def log_metrics(
-        self, run_id: str, metrics: dict[str, float], *, step: int = 0, synchronous: bool = True
+        self,
+        run_id: str,
+        metrics: dict[str, float],
+        *,
+        step: int = 0,
+        synchronous: bool = True,
+        model_id: str | None = None,
     ) -> None:
-        """Log scalar metrics on a run that may not be the active one."""
+        """Log scalar metrics on a run that may not be the active one; with ``model_id``
+        they are also the MLflow 3 logged model's metrics (numbers on its registered
+        versions' pages)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        points = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        points = [Metric(k, float(v), now, step, model_id=model_id) for k, v in metrics.items()]
         self.client.log_batch(run_id, metrics=points, synchronous=synchronous)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

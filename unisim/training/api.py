@@ -27,7 +27,15 @@ import numpy as np
 
 from unisim.config import Config, config_hash, experiment_name, flatten
 from unisim.errors import UnisimError
-from unisim.tracking.schema import TAG_BEST_EPOCH, TAG_N_PARAMS, TAG_STOP_REASON, TAG_WORLD_SIZE
+from unisim.tracking.schema import (
+    TAG_BEST_EPOCH,
+    TAG_N_PARAMS,
+    TAG_STOP_REASON,
+    TAG_THREADS,
+    TAG_WORLD_SIZE,
+    VAL_BEST_NRMSE,
+    WALL_CLOCK_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +117,18 @@ def _log_final_model(run: Any, trainer: Any, best_path: Path, example: np.ndarra
     # the nu= keyword of the surrogate contract, and exporting costs 5-20 s per run on CPU.
     # Pickle loads the real class (any batch size, nu, encode/decode) wherever unisim is
     # importable. tests/test_training.py loads it back and calls it with another batch size.
+    # The pickle names unisim's classes: the model carries the code it needs (models/code.py),
+    # so it also loads where unisim is not installed.
+    from unisim.models.code import model_code
+
     mlflow_log = logging.getLogger("mlflow.pytorch")
     level = mlflow_log.level
     mlflow_log.setLevel(logging.ERROR)  # its pickle warning: a deliberate choice, see above
     try:
-        return run.log_model(model, input_example=example, serialization_format="pickle")
+        with model_code() as code_paths:
+            return run.log_model(
+                model, input_example=example, serialization_format="pickle", code_paths=code_paths
+            )
     finally:
         mlflow_log.setLevel(level)
 
@@ -129,12 +144,14 @@ def train_model(
     show_progress: bool = True,
     callbacks: list[Any] | None = None,
     splits: Any = None,
+    run_name: str | None = None,
 ) -> TrainResult:
     """Train ``cfg`` and log it as one MLflow ``train`` run (see the module docstring).
 
     ``target`` is a ``TrackingTarget`` (default: ``resolve_tracking()``); ``splits``
     replaces ``load_data(cfg.data)`` (tests, benchmarks); ``callbacks`` are extra
-    loop callbacks.
+    loop callbacks; ``run_name`` names the run (default ``tracking.run_name``, else
+    ``train``).
     """
     from unisim.training.distributed import barrier, init_distributed, shutdown
 
@@ -153,6 +170,7 @@ def train_model(
             callbacks=list(callbacks or []),
             splits=splits,
             t_start=t_start,
+            run_name=run_name,
         )
         # Every rank leaves together: a worker that tore down its group while rank 0 was
         # still logging the model died in gloo's destructor (SIGABRT) on a busy machine.
@@ -187,12 +205,14 @@ def _train(
     callbacks: list[Any],
     splits: Any,
     t_start: float,
+    run_name: str | None = None,
 ) -> TrainResult:
     from unisim.models import build_model
     from unisim.tracking import TAG_FAILURE_REASON, Kind, resolve_tracking, start_run
     from unisim.training.checkpoint import BEST, LAST, checkpoint_dir
     from unisim.training.distributed import pick_device
     from unisim.training.mlflow_callback import MlflowCallback
+    from unisim.training.threads import apply_threads, resolve_threads
     from unisim.training.trainer import Trainer, seed_everything
 
     target = target or resolve_tracking()
@@ -207,6 +227,7 @@ def _train(
             f"{splits.data_hash}); train without --resume"
         )
 
+    threads = apply_threads(resolve_threads(cfg.training.threads, dist.world_size))
     seed_everything(cfg.seed)
     device = pick_device(cfg.training.device, dist)
     model = build_model(cfg)
@@ -249,8 +270,12 @@ def _train(
         config_path=config_path,
         parent_run_id=parent_run_id,
         resume_run_id=state["run_id"] if state else None,
-        run_name=cfg.tracking.run_name,
-        tags={TAG_N_PARAMS: str(trainer.n_params), TAG_WORLD_SIZE: str(dist.world_size)},
+        run_name=run_name or cfg.tracking.run_name or "train",
+        tags={
+            TAG_N_PARAMS: str(trainer.n_params),
+            TAG_WORLD_SIZE: str(dist.world_size),
+            TAG_THREADS: str(threads),
+        },
     ) as run:
         trainer.meta["run_id"] = run.run_id
         if state is not None:  # an earlier session may have ended FAILED; this one goes on
@@ -270,10 +295,7 @@ def _train(
         model_uri = _log_final_model(run, trainer, best_path, example)
         if best_path.is_file():
             run.log_artifact(best_path, "checkpoints")
-        mlflow_cb.log_final(
-            fit.epochs_run,
-            {"val/best_nrmse": fit.best_val_nrmse, "wall_clock_s": trainer.elapsed_s},
-        )
+        mlflow_cb.log_final({VAL_BEST_NRMSE: fit.best_val_nrmse, WALL_CLOCK_S: trainer.elapsed_s})
         run.set_tags({TAG_STOP_REASON: fit.stop_reason, TAG_BEST_EPOCH: fit.best_epoch})
         trainer.save(last_path, finished=True)  # a later --resume refuses a finished run
         log.info(

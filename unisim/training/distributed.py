@@ -131,5 +131,9 @@ def launch(nproc: int, args: list[str]) -> int:
     cmd = torchrun_command(nproc, args)
     log.info("launching %s", " ".join(cmd))
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default; silences its warning
+    # torchrun would set 1 (and warn); split the physical cores between the ranks instead
+    # (training.threads, when set, still wins inside each worker: training/threads.py)
+    from unisim.training.threads import resolve_threads
+
+    env.setdefault("OMP_NUM_THREADS", str(resolve_threads(None, nproc)))
     return subprocess.call(cmd, env=env)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from unisim.tracking.schema import VAL_BEST_NRMSE, WALL_CLOCK_S
 from unisim.training.trainer import Callback, Trainer
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ METRIC_KEYS = (
     "epoch_time_s",
     "train/samples_per_s",
 )
-FINAL_KEYS = ("val/best_nrmse", "wall_clock_s")  # logged once, at the end of training
+FINAL_KEYS = (VAL_BEST_NRMSE, WALL_CLOCK_S)  # logged once, at the end of training, no step
 
 
 def logged_steps(
@@ -70,7 +71,8 @@ class MlflowCallback(Callback):
         self.run.metrics.flush()
         self.log_time_s += time.perf_counter() - t0
 
-    def log_final(self, step: int, metrics: dict[str, float]) -> None:
-        """End-of-training metrics (skipped when a crashed session already sent them)."""
-        self._log(step, metrics)
+    def log_final(self, metrics: dict[str, float]) -> None:
+        """End-of-training scalars, without a step (a step would make the UI draw a
+        one-point chart); skipped when a crashed session already sent them."""
+        self._log(0, metrics)
         self.run.metrics.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from unisim.display import num
 from unisim.training.trainer import Callback, Trainer
 
 
@@ -43,7 +44,7 @@ class RichProgress(Callback):
             self.task,
             completed=max(epoch, 1) if not trainer.trainable else epoch,
             loss=f"{loss:.3e}" if loss is not None else "-",
-            val=f"{metrics['val/nrmse']:.4f}",
+            val=num(metrics["val/nrmse"]),
         )
 
     def on_train_end(self, trainer: Trainer, error: BaseException | None) -> None:
