@@ -232,9 +232,7 @@ def build_leaderboard(
     """``leaderboard_rows`` as a DataFrame (integer columns as pandas' nullable Int64)."""
     import pandas as pd
 
-    rows = leaderboard_rows(
-        store.target, top, include_running=include_running, protocol=protocol
-    )
+    rows = leaderboard_rows(store.target, top, include_running=include_running, protocol=protocol)
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in INT_COLUMNS:
         df[col] = df[col].astype("Int64")

@@ -209,6 +209,10 @@ def open_reader(target: TrackingTarget) -> Iterator[SqlReader | None]:
             return
         path = target.uri[len(SQLITE_PREFIX) :]
         if not Path(path).is_file():
+            if target.read_only:  # the same one line as the API path (tracking/sqlite.py)
+                from unisim.tracking.sqlite import prepare_sqlite
+
+                prepare_sqlite(Path(path), None, create=False)
             yield SqlReader(None, "empty")
             return
         import sqlite3
