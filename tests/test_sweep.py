@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import subprocess_env
+from server_fixtures import PG_ADMIN, pg_database  # noqa: F401 (a fixture)
 
 TINY = {
     "name": "tiny",
@@ -252,10 +253,9 @@ def test_two_workers_sqlite_finish_exactly_n(files, store, client, tmp_path):
 
 
 @pytest.fixture
-def pg_sweep_storage(pg_database):
+def pg_sweep_storage(pg_database):  # noqa: F811 (the imported fixture)
     """A database of its own beside ``pg_database`` (Optuna and MLflow tables collide)."""
     import psycopg
-    from server_fixtures import PG_ADMIN
 
     name = pg_database.rsplit("/", 1)[1] + "_sweep"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -296,7 +296,7 @@ def _running_trial(db: Path) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_worker_then_rerun_completes_the_study(files, store, client, tmp_path, sig):
     cfg, space = files
-    slow = ["--set", "training.epochs=40", "--pruner", "none"]  # long enough to be caught
+    slow = ["--set", "training.epochs=20", "--pruner", "none"]  # long enough to be caught
     args = [sys.executable, "-m", "unisim", "sweep", str(cfg), "--space", str(space)]
     args += ["--trials", "3", *slow]
     proc = subprocess.Popen(args, env=subprocess_env(), stderr=subprocess.PIPE, text=True)

@@ -121,7 +121,8 @@ def claim_lock(storage: Any, url: str, study_name: str) -> Iterator[None]:
         from sqlalchemy import text
 
         key = int(hashlib.sha256(study_name.encode()).hexdigest()[:15], 16)
-        with storage.engine.connect() as conn:
+        engine = getattr(storage, "_backend", storage).engine  # under Optuna's cache
+        with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             conn.commit()
             try:
