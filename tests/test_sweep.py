@@ -320,3 +320,14 @@ def test_killed_worker_then_rerun_completes_the_study(files, store, client, tmp_
     run = client.get_run(failed[0].user_attrs["mlflow_run_id"])
     assert run.info.status in ("KILLED", "FAILED")
     assert run.data.tags["unisim.trial_state"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("space", "overrides"),
+    [("configs/sweeps/latent.yaml", []), ("configs/sweeps/fno.yaml", ["model.name=fno"])],
+)
+def test_shipped_spaces_load_against_the_golden_config(repo, space, overrides):
+    from unisim.sweep.space import load_space
+
+    loaded = load_space(repo / space, repo / "configs/train_burgers_golden.yaml", overrides)
+    assert loaded.params and loaded.sampler.seed == 0
