@@ -331,3 +331,37 @@ def test_shipped_spaces_load_against_the_golden_config(repo, space, overrides):
 
     loaded = load_space(repo / space, repo / "configs/train_burgers_golden.yaml", overrides)
     assert loaded.params and loaded.sampler.seed == 0
+
+
+# ---------------------------------------------------------------- a worker on Vast.ai
+
+
+def test_vast_launch_can_start_a_sweep_worker(tmp_path, monkeypatch, cli):
+    from test_vast_helpers import OFFERS, git, make_repo, set_secrets
+
+    from unisim.vast.backend import FakeBackend
+
+    set_secrets(monkeypatch)
+    fake = FakeBackend(offers=[dict(o) for o in OFFERS])
+    monkeypatch.setattr("unisim.vast.backend.open_backend", lambda: fake)
+    repo = make_repo(tmp_path)
+    monkeypatch.chdir(repo.root)
+    (repo.root / "configs" / "sweeps").mkdir()
+    write(repo.root / "configs" / "sweeps" / "tiny.yaml", SPACE)
+    args = ["vast", "launch", "configs/train_tiny.yaml", "--offer", "12", "--dry-run"]
+    args += ["--sweep", "configs/sweeps/tiny.yaml", "--study", "shared", "--trials", "8"]
+    code, _, err = cli(*args)
+    assert code == 2 and "not committed" in err
+    git(repo.root, "add", ".")
+    git(repo.root, "commit", "-q", "-m", "space")
+    git(repo.root, "push", "-q")
+    code, _, err = cli(*args)
+    assert code == 2 and "UNISIM_SWEEP_STORAGE" in err  # the study must be shared
+    monkeypatch.setenv("UNISIM_SWEEP_STORAGE", "postgresql://u:pw-secret@db.example/sweeps")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    script = out.split("# ---- onstart script ----\n")[1].split("# ---- create_instance")[0]
+    assert "UNISIM_SWEEP_SPACE=configs/sweeps/tiny.yaml" in script
+    assert "UNISIM_SWEEP_STUDY=shared" in script and "UNISIM_SWEEP_TRIALS=8" in script
+    assert '"UNISIM_SWEEP_STORAGE": "****"' in out and "pw-secret" not in out
+    assert fake.instances == {}
