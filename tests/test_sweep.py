@@ -365,3 +365,34 @@ def test_vast_launch_can_start_a_sweep_worker(tmp_path, monkeypatch, cli):
     assert "UNISIM_SWEEP_STUDY=shared" in script and "UNISIM_SWEEP_TRIALS=8" in script
     assert '"UNISIM_SWEEP_STORAGE": "****"' in out and "pw-secret" not in out
     assert fake.instances == {}
+
+
+def test_a_silent_worker_on_another_host_is_failed_by_its_heartbeat(store, monkeypatch, tmp_path):
+    """Dead workers elsewhere: no heartbeat for the grace period -> FAIL, its run ended."""
+    from optuna.trial import TrialState
+
+    from unisim.sweep.run import open_study
+    from unisim.sweep.space import SearchSpace
+    from unisim.sweep.storage import fail_dead_trials
+    from unisim.tracking import Kind, connect, start_run
+
+    monkeypatch.setenv("UNISIM_SWEEP_HEARTBEAT_S", "1")  # grace period: 3 s
+    space = SearchSpace.model_validate(SPACE)
+    study = open_study("remote", f"sqlite:///{tmp_path / 'optuna.db'}", space)
+    with start_run(kind=Kind.SWEEP, experiment="tiny", target=store) as sweep_run:
+        pass
+    storage = connect(store)
+    run_id = storage.client.create_run(
+        sweep_run.experiment_id,
+        tags={"unisim.kind": "trial", "mlflow.parentRunId": sweep_run.run_id},
+    ).info.run_id
+    trial = study.ask()
+    for key, value in {"host": "elsewhere", "pid": 4242, "mlflow_run_id": run_id}.items():
+        trial.set_user_attr(key, value)
+    study._storage.record_heartbeat(trial._trial_id)
+    assert fail_dead_trials(study, storage) == []  # still within its grace period
+    time.sleep(4)
+    fail_dead_trials(study, storage)
+    assert study.trials[0].state == TrialState.FAIL
+    run = storage.client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["unisim.trial_state"] == "fail"
