@@ -269,7 +269,8 @@ def pg_sweep_storage(pg_database):  # noqa: F811 (the imported fixture)
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_postgres_finish_exactly_n(files, store, client, pg_sweep_storage):
-    _two_workers(files, client, pg_sweep_storage, ["--storage", pg_sweep_storage])
+    extra = ["--storage", pg_sweep_storage, "--pruner", "hyperband"]  # and the other pruner
+    _two_workers(files, client, pg_sweep_storage, extra)
 
 
 # ---------------------------------------------------------------- kill -9 and resume

@@ -134,18 +134,18 @@ def write_best_folder(req: Any, result: Any, best: dict[str, Any]) -> str:
 
     slug = "".join(c if c.isalnum() or c in "-_.+" else "-" for c in result.study).strip("-.")
     base = f"{slug or 'study'}-sweep-best"
-    name = dated_name(base)
-    folder = Path.cwd() / EXPERIMENTS_DIR / name
-    meta_path = folder / "metadata.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        sweep = meta.get("sweep", {})
+    for meta_path in sorted((Path.cwd() / EXPERIMENTS_DIR).glob(f"*-{base}*/metadata.json")):
+        try:
+            sweep = json.loads(meta_path.read_text(encoding="utf-8")).get("sweep", {})
+        except (OSError, ValueError, AttributeError):
+            continue
         if sweep.get("study") == result.study and sweep.get("trial") == best["number"]:
-            return f"{EXPERIMENTS_DIR}/{name}"  # this sweep wrote it already
-        for i in range(2, 100):  # a better trial since: a new folder, the old one kept
-            name = dated_name(f"{base}-{i}")
-            if not (Path.cwd() / EXPERIMENTS_DIR / name).exists():
-                break
+            return f"{EXPERIMENTS_DIR}/{meta_path.parent.name}"  # written by an earlier run
+    name = dated_name(base)
+    for i in range(2, 100):  # a better trial since: a new folder, the old one kept
+        if not (Path.cwd() / EXPERIMENTS_DIR / name).exists():
+            break
+        name = dated_name(f"{base}-{i}")
     cfg = load_config(req.config, [*req.overrides, *overrides_of(best["params"])])
     params = "\n".join(f"  - `{k}` = {v!r}" for k, v in best["params"].items())
     notes = NOTES.format(
