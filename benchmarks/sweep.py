@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/sweep.py --quick     # small sizes (a smoke test, minutes)
     .venv/bin/python benchmarks/sweep.py --trials 16 --worker-trials 8 --epochs 8
 
-Three sweeps of one small Burgers problem (latent surrogate, generated data cached
-once), each a real `unisim sweep` process on its own SQLite store in a temp folder,
-timed end to end (start-up, trials, summary, best-config folder):
+Four sweeps of one small Burgers problem (latent surrogate; the data generated, the
+SQLite tracking store and the study database created before any timing), each a real
+`unisim sweep` process in one temp folder, timed end to end (start-up, trials, summary,
+best-config folder):
 
 1. N trials, no pruning; 2. the same N trials (same TPE seed) with the median pruner;
 3. a fixed number of unpruned trials with one worker, then with two (`--workers 2`).
@@ -127,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "unisim", "data", "generate", "cfg.yaml"],
             cwd=folder, env=env, check=True, capture_output=True,
         )  # fmt: skip
+        warm = (  # the tracking store and the study database exist before any timing
+            "from unisim.tracking import configure, resolve_tracking\n"
+            "from unisim.sweep.storage import open_storage\n"
+            "configure(resolve_tracking()); open_storage('sqlite:///mlruns/optuna.db')"
+        )
+        subprocess.run([sys.executable, "-c", warm], cwd=folder, env=env, check=True)
         t_none, best_none = sweep(folder, "unpruned", trials, "--pruner", "none")
         t_med, best_med = sweep(folder, "pruned", trials, "--pruner", "median")
         t_one, _ = sweep(folder, "one-worker", worker_trials, "--pruner", "none")
