@@ -181,7 +181,8 @@ def load_space(
     for key, p in space.params.items():
         where = f"{path}: params.{key}"
         if key not in leaves:
-            raise ConfigError(f"{where}: unknown config key (not in {config})")
+            got = json.dumps(p.model_dump(mode="json"))
+            raise ConfigError(f"{where}: unknown config key (not in {config}; got {got})")
         if isinstance(leaves[key], dict):
             raise ConfigError(f"{where}: a config section, not a key")
         if p.empty():
