@@ -397,3 +397,28 @@ def test_a_silent_worker_on_another_host_is_failed_by_its_heartbeat(store, monke
     assert study.trials[0].state == TrialState.FAIL
     run = storage.client.get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags["unisim.trial_state"] == "fail"
+
+
+def test_show_unknown_study_or_no_sweeps_is_one_line(cli, store, tmp_path):
+    from unisim.sweep.run import open_study
+    from unisim.sweep.space import SearchSpace
+
+    code, _, err = cli("sweep", "show", "nope")
+    assert code == 2 and "no sweeps yet" in err and len(err.strip().splitlines()) == 1
+    open_study("other", f"sqlite:///{tmp_path / 'store' / 'optuna.db'}", SearchSpace(**SPACE))
+    code, _, err = cli("sweep", "show", "nope")
+    assert code == 2 and "no study 'nope'" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = cli("sweep", "show", "other")
+    assert code == 0 and "0 trials" in out
+
+
+def test_a_study_keeps_its_space(store, tmp_path):
+    from unisim.errors import UnisimError
+    from unisim.sweep.run import open_study
+    from unisim.sweep.space import SearchSpace
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    open_study("s", url, SearchSpace(**SPACE))
+    other = {**SPACE, "params": {"training.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
+    with pytest.raises(UnisimError, match="another search space"):
+        open_study("s", url, SearchSpace(**other))
