@@ -422,3 +422,22 @@ def test_a_study_keeps_its_space(store, tmp_path):
     other = {**SPACE, "params": {"training.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
     with pytest.raises(UnisimError, match="another search space"):
         open_study("s", url, SearchSpace(**other))
+
+
+@pytest.mark.slow  # a 6 s budget plus start-up: ~20 s on a loaded machine
+def test_budget_stops_a_trial_still_training_and_does_not_count_it(files, store, client, cli):
+    from optuna.trial import TrialState
+
+    cfg, space = files
+    code, out, err = cli(
+        "sweep", cfg, "--space", space, "--trials", 3, "--budget-s", 6,
+        "--set", "training.epochs=500", "--pruner", "none",
+    )  # fmt: skip
+    assert code == 0, err
+    study = load_study("tiny-space", f"sqlite:///{Path(store.uri[10:]).parent / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL]  # cut short at the budget: not a finished trial
+    assert "budget" in study.trials[0].user_attrs["fail_reason"]
+    runs = all_runs(client)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert "3 trials to go" in out

@@ -39,7 +39,12 @@ def sweep(
     ] = 20,
     budget_s: Annotated[
         float | None,
-        typer.Option("--budget-s", min=1, help="Start no trial after this many seconds."),
+        typer.Option(
+            "--budget-s",
+            min=1,
+            help="Wall-clock budget: no trial starts after it; one still training stops "
+            "after its epoch (failed, not counted).",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes.")] = 1,
     study: Annotated[

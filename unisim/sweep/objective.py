@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from unisim.training.trainer import Callback, Trainer
 log = logging.getLogger(__name__)
 
 PRUNED = "pruned"  # Trainer.stop_reason of a pruned trial
+OUT_OF_BUDGET = "sweep_budget"  # ... of a trial the sweep's --budget-s cut short
 
 
 @dataclass
@@ -42,15 +44,19 @@ class TrialContext:
     splits: Any = None  # train + val only, loaded once per worker
     data_key: str = ""
     checkpoint_root: Path = field(default_factory=lambda: Path.cwd() / "checkpoints" / "sweeps")
+    deadline: float | None = None  # epoch s: --budget-s; a trial still training then stops
 
 
 class PruningCallback(Callback):
     """Report ``metric`` per epoch to the trial; stop the loop after an epoch it prunes."""
 
-    def __init__(self, trial: Any, metric: str, on_run: Any = None) -> None:
+    def __init__(
+        self, trial: Any, metric: str, on_run: Any = None, deadline: float | None = None
+    ) -> None:
         self.trial = trial
         self.metric = metric
         self.on_run = on_run  # called with the MLflow run id once the run exists
+        self.deadline = deadline
         self.best = math.inf
 
     def on_train_start(self, trainer: Trainer) -> None:
@@ -69,6 +75,8 @@ class PruningCallback(Callback):
         self.trial.report(value if math.isfinite(value) else math.inf, epoch)
         if trainer.stop_reason is None and self.trial.should_prune():
             trainer.stop_reason = PRUNED
+        elif trainer.stop_reason is None and self.deadline and time.time() >= self.deadline:
+            trainer.stop_reason = OUT_OF_BUDGET  # a half-trained value would mislead: FAIL
 
 
 def _splits(ctx: TrialContext, cfg: Any) -> Any:
@@ -101,7 +109,10 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
     ckdir = ctx.checkpoint_root / ctx.study_name / f"trial-{trial.number}"
     shutil.rmtree(ckdir, ignore_errors=True)  # a number reused after a crash starts clean
     callback = PruningCallback(
-        trial, ctx.metric, on_run=lambda run_id: trial.set_user_attr(ATTR_RUN, run_id)
+        trial,
+        ctx.metric,
+        on_run=lambda run_id: trial.set_user_attr(ATTR_RUN, run_id),
+        deadline=ctx.deadline,
     )
     from unisim.training.trainer import NonFiniteLoss
 
@@ -128,6 +139,8 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
         raise TrialRefused(str(exc)) from None
     finally:
         shutil.rmtree(ckdir, ignore_errors=True)
+    if result.stop_reason == OUT_OF_BUDGET:
+        raise TrialRefused(f"the sweep's time budget ran out after epoch {result.epochs_run}")
     pruned = result.stop_reason == PRUNED
     state = TrialState.PRUNED if pruned else TrialState.COMPLETE
     connect(ctx.target).set_tags(result.run_id, {TAG_TRIAL_STATE: state.value})

@@ -171,6 +171,7 @@ def run_sweep(req: SweepRequest) -> SweepResult:
             metric=req.metric,
             target=target,
             sweep_run_id=sweep_run_id,
+            deadline=deadline,
         )
 
     if req.worker:

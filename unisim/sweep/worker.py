@@ -6,7 +6,8 @@
 of the command and every worker: under the claim lock a worker counts finished and
 running trials and asks for a new one only while they are fewer than N; when the
 running ones would make N it waits for them (one of them may still fail). A trial that
-fails (an error, a refused config, a dead worker) does not count. Ctrl-C or SIGTERM fail
+fails (an error, a refused config, a dead worker, still training when ``--budget-s``
+ran out) does not count. Ctrl-C or SIGTERM fail
 the running trial (its MLflow run ends KILLED) and stop the worker; rerunning the same
 command continues the study.
 """
