@@ -56,6 +56,7 @@ ORDER = (
     "lifecycle_scale",
     "read_commands",
     "server_load",
+    "sweep",
     "accuracy",
 )
 QUICK_ARGS: dict[str, list[str]] = {
@@ -65,6 +66,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "lifecycle_scale": ["--experiments", "5", "--runs", "8", "--repeat", "1"],
     "read_commands": ["--quick"],
     "server_load": ["--runs", "2", "--epochs", "5", "--backends", "sqlite"],
+    "sweep": ["--quick"],
     "accuracy": ["--quick"],
 }
 DATA_MARK = "run_all-records"
@@ -122,6 +124,14 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          "{3} points/s (flush p50 {4} ms, p95 {5} ms)", ""),
         ("team server: every point stored",
          r"^(all runs FINISHED, every point present|incomplete: .*)$", "{0}", "all present"),
+    ],
+    "sweep": [
+        ("sweep: median-pruned vs unpruned wall time, same trials",
+         r"pruned vs unpruned sweep wall time: ([\d.]+)x", "{0}x", "<= 0.5x"),
+        ("sweep: best val nRMSE, pruned vs unpruned",
+         r"best val nRMSE pruned vs unpruned: ([-+\d.]+%) \(([^;]+);", "{0} ({1})", "within 5%"),
+        ("sweep: two local workers vs one, fixed trials",
+         r"two workers vs one, (\d+) trials: ([\d.]+)x", "{1}x ({0} trials)", "<= 0.6x"),
     ],
     "accuracy": [
         ("golden surrogate vs neuraloperator FNO, test rollout nRMSE",

@@ -40,6 +40,7 @@ COMMANDS = {
     "leaderboard": "unisim.commands.promote:leaderboard",
     "sync": "unisim.commands.server:sync",
     "ui": "unisim.commands.ui:ui",
+    "sweep": "unisim.commands.sweep:sweep",
 }
 # Sub-command groups: name -> module exposing ``app``.
 GROUPS = {

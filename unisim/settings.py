@@ -15,6 +15,8 @@
 | UNISIM_TRACKING_TIMEOUT_S | longest wait on the tracking server per request | 20 |
 | UNISIM_PROMOTION_LEASE_S | a promotion lease's life unless renewed | 120 |
 | UNISIM_DATA_WORKERS | solver threads for data generation | CPUs available |
+| UNISIM_SWEEP_STORAGE | Optuna storage of sweeps (a database URL) | SQLite beside mlruns |
+| UNISIM_SWEEP_HEARTBEAT_S | sweep trial heartbeat; silent 3x this long = dead worker | 30 |
 | UNISIM_FAULT | crash tests only: SIGKILL at ``op:point`` | unset |
 
 ``UNISIM_LOCK_TIMEOUT_S`` also bounds the wait for another process creating or
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     promotion_lease_s: float = Field(120.0, ge=5)
     data_workers: int | None = Field(None, ge=1)
     fault: str | None = None
+    sweep_storage: str | None = None
+    sweep_heartbeat_s: float = Field(30.0, ge=1)
 
     @model_validator(mode="after")
     def _thresholds(self) -> Settings:

@@ -110,12 +110,29 @@ def launch(
     ] = False,
     timeout: TimeoutOpt = None,
     poll_interval: PollOpt = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option("--sweep", help="Run a sweep worker of this space instead of the pipeline."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="With --sweep: the study to join.")
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", min=1, help="With --sweep: finished trials in total.")
+    ] = 20,
 ) -> int:
     """Rent an offer and run `unisim run CONFIG` there at the current commit.
 
+    With --sweep SPACE --study NAME the instance runs `unisim sweep CONFIG --space SPACE
+    --study NAME --worker` instead, joining the study in UNISIM_SWEEP_STORAGE.
     With --dry-run and --offer, no Vast API is called (and no API key is needed).
     """
-    from unisim.vast.launch import launch_config
+    from unisim.errors import ConfigError
+    from unisim.vast.launch import SweepJob, launch_config
+
+    if (sweep is None) != (study is None):
+        raise ConfigError("vast launch: --sweep SPACE and --study NAME go together")
+    job = SweepJob(sweep, study, trials) if sweep and study else None
 
     result = launch_config(
         config,
@@ -128,6 +145,7 @@ def launch(
         timeout_s=timeout,
         poll_s=poll_interval,
         write=_say,
+        sweep=job,
     )
     if dry_run:
         print(result.plan.describe())  # plain print: a script must not be wrapped or marked up

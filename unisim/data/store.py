@@ -294,12 +294,20 @@ def check_split_sizes(path: Path, attrs: dict[str, Any], n_total: int) -> None:
         )
 
 
-def load_data(cfg: DataConfig, *, progress: Progress | None = None) -> BurgersSplits:
+SPLITS = ("train", "val", "test")
+READ_LOG_ENV = "UNISIM_DATA_READ_LOG"  # a file: one "split<TAB>path" line per split read
+
+
+def load_data(
+    cfg: DataConfig, *, progress: Progress | None = None, splits: tuple[str, ...] = SPLITS
+) -> BurgersSplits:
     """The train/val/test splits for ``cfg``, generating (and caching) them when needed.
 
     ``progress(done, total)`` is called from the calling thread while generating, in
     units of trajectory time intervals (``total = trajectories * (nt - 1)``); never on a
-    cache hit.
+    cache hit. ``splits``: the ones to read; the others come back empty (0, nt, nx) and
+    their rows are never read (a sweep reads train and val only). With
+    ``UNISIM_DATA_READ_LOG`` set, each split read appends a line to that file (tests).
     """
     made = ensure_data(cfg, progress=progress)
     n = cfg.n_train + cfg.n_val + cfg.n_test
@@ -325,15 +333,26 @@ def load_data(cfg: DataConfig, *, progress: Progress | None = None) -> BurgersSp
             )
         if nu is not None and not pdebench.same_nu(nu, cfg.nu):
             raise UnisimError(f"data.nu={cfg.nu} but {made.path} holds nu={nu}; set data.nu={nu}")
-    layout = pdebench.read_layout(made.path, n, cfg.downsample_x, cfg.downsample_t)
     a, b = cfg.n_train, cfg.n_train + cfg.n_val
+    # rows are read from the top: the test split (last) is skipped when not asked for
+    rows = n if "test" in splits else b if "val" in splits else a
+    layout = pdebench.read_layout(made.path, rows, cfg.downsample_x, cfg.downsample_t)
+    _log_reads(made.path, splits)
+    empty = layout.tensor[:0]
     return BurgersSplits(
-        train=layout.tensor[:a],
-        val=layout.tensor[a:b],
-        test=layout.tensor[b:n],
+        train=layout.tensor[:a] if "train" in splits else empty,
+        val=layout.tensor[a:b] if "val" in splits else empty,
+        test=layout.tensor[b:n] if "test" in splits else empty,
         x=layout.x,
         t=layout.t,
         nu=float(nu if nu is not None else cfg.nu),
         data_hash=made.data_hash,
         path=made.path,
     )
+
+
+def _log_reads(path: Path, splits: tuple[str, ...]) -> None:
+    log_path = os.environ.get(READ_LOG_ENV)
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.writelines(f"{split}\t{path}\n" for split in splits)

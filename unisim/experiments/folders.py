@@ -154,11 +154,16 @@ def new_experiment(
     target=None,  # TrackingTarget | None
     root: Path | None = None,
     today: date | None = None,
+    config_text: str | None = None,
+    notes: str | None = None,
+    metadata: dict | None = None,
 ) -> NewExperiment:
     """Create ``experiments/YYYY-MM-DD-NAME/`` (config.yaml, notes.md) and its MLflow experiment.
 
     Nothing is written when the name, the source config or the store is refused;
-    the folder appears whole (built in a temp folder, then renamed).
+    the folder appears whole (built in a temp folder, then renamed). Sweeps pass the
+    best config's YAML (``config_text``, its identity rewritten here), their own
+    ``notes`` and extra ``metadata`` (``from_config`` is then only named as the base).
     """
     from unisim import tracking
 
@@ -169,8 +174,16 @@ def new_experiment(
     if folder.exists() or (root / ARCHIVE_DIR / full).exists():
         where = folder if folder.exists() else root / ARCHIVE_DIR / full
         raise UnisimError(f"{where}: experiment {full!r} already exists")
-    text, source = _config_text(from_config, full)
-    notes = NOTES_TEMPLATE.format(
+    if config_text is None:
+        text, source = _config_text(from_config, full)
+    else:
+        from unisim.experiments.identity import rewrite_identity
+
+        source = str(from_config)
+        text = rewrite_identity(
+            config_text, name=short_name(full), experiment=full, description=f"{full}: {source}"
+        )
+    notes = notes or NOTES_TEMPLATE.format(
         name=full, today=(today or date.today()).isoformat(), source=source
     )
 
@@ -186,6 +199,7 @@ def new_experiment(
         (tmp / "notes.md").write_text(notes, encoding="utf-8")
         if from_config is not None:  # run names say what differs from it (unisim.naming)
             meta = {"created": (today or date.today()).isoformat(), "base_config": source}
+            meta.update(metadata or {})
             (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
         os.rename(tmp, folder)
     except BaseException:

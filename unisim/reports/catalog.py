@@ -179,6 +179,9 @@ def _shown(path: Path) -> str:
         return path.as_posix()
 
 
+SWEEP_SPACES = "sweeps"  # configs/sweeps/: `unisim sweep --space` files
+
+
 def find_configs(root: Path | None = None, include_archive: bool = False) -> list[tuple[str, Path]]:
     """``(folder, path)`` of every config in the catalog's folders, sorted within each folder."""
     root = root or Path(".")
@@ -186,7 +189,9 @@ def find_configs(root: Path | None = None, include_archive: bool = False) -> lis
     configs = root / "configs"
     if configs.is_dir():
         for path in sorted(configs.rglob("*")):
-            hidden = any(p.startswith(".") for p in path.relative_to(configs).parts)
+            parts = path.relative_to(configs).parts
+            hidden = any(p.startswith(".") for p in parts)
+            hidden = hidden or parts[0] == SWEEP_SPACES  # search spaces, not configs
             if path.suffix in (".yaml", ".yml") and path.is_file() and not hidden:
                 found.append(("configs", path))
     for folder in FOLDERS[1:] if include_archive else FOLDERS[1:2]:

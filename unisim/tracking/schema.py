@@ -41,6 +41,15 @@ class Status(_Str):
     ARCHIVED = "archived"
 
 
+class TrialState(_Str):
+    """``unisim.trial_state`` of a trial run (Optuna's state, in MLflow's tags)."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+
+
 class Stage(_Str):
     """``unisim.stage`` of an evaluation: fast (validation) or full (test)."""
 
@@ -78,6 +87,14 @@ TAG_DPH = "unisim.dph"  # rented-instance price, USD per hour (for cost_usd)
 TAG_VAST_INSTANCE = "unisim.vast_instance"  # pipeline runs on Vast.ai: the instance id
 TAG_GPU = "unisim.gpu"
 TAG_CHOSEN_SEED = "unisim.chosen_seed"  # on a pipeline run: the seed its train_run used
+# Sweeps (unisim/sweep/): a sweep run (kind=sweep) and one nested trial run per Optuna trial.
+TAG_STUDY = "unisim.study"  # on sweep and trial runs: the Optuna study name
+TAG_TRIAL = "unisim.trial"  # on a trial run: the trial number
+TAG_TRIAL_STATE = "unisim.trial_state"  # running | complete | pruned | fail
+TAG_BEST_TRIAL = "unisim.best_trial"  # on a sweep run: the best trial's number
+TAG_BEST_RUN = "unisim.best_run"  # on a sweep run: the best trial's MLflow run
+TAG_SWEEP_METRIC = "unisim.sweep_metric"  # on a sweep run: the objective (val/nrmse)
+TAG_SWEEP_BEST_DIR = "unisim.sweep_best_dir"  # on a sweep run: experiments/DATE-NAME-sweep-best
 # What makes two numbers comparable (PDE and coefficients, grid, splits, context, horizon,
 # metric version): a short hash and a readable summary, on runs and registered versions.
 TAG_PROTOCOL = "unisim.protocol"
@@ -133,6 +150,8 @@ N_PARAMS = "n_params"  # a param on train runs
 TRAIN_LOSS = "train/loss"
 VAL_NRMSE = "val/nrmse"  # per epoch, step = epoch
 VAL_BEST_NRMSE = "fit/best_val_nrmse"  # once, at the end of training (no step)
+SWEEP_BEST = "sweep/best_value"  # on a sweep run: the best trial's objective (validation)
+SWEEP_FINISHED = "sweep/finished_trials"  # complete + pruned trials in the study
 ROLLOUT_CURVE = "horizon/rollout_nrmse"  # per rollout step, step 1 = first predicted frame
 ONE_STEP_CURVE = "horizon/one_step_nrmse"
 HEADLINE_METRICS = (FINAL_NRMSE, ONE_STEP_NRMSE, CONSERVATION_GAP, ENERGY_VIOLATION)

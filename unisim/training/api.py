@@ -145,13 +145,18 @@ def train_model(
     callbacks: list[Any] | None = None,
     splits: Any = None,
     run_name: str | None = None,
+    kind: str | None = None,
+    tags: dict[str, str] | None = None,
+    log_model: bool = True,
+    checkpoints: Path | None = None,
 ) -> TrainResult:
     """Train ``cfg`` and log it as one MLflow ``train`` run (see the module docstring).
 
     ``target`` is a ``TrackingTarget`` (default: ``resolve_tracking()``); ``splits``
-    replaces ``load_data(cfg.data)`` (tests, benchmarks); ``callbacks`` are extra
+    replaces ``load_data(cfg.data)`` (tests, benchmarks, sweeps); ``callbacks`` are extra
     loop callbacks; ``run_name`` names the run (default ``tracking.run_name``, else
-    ``train``).
+    ``train``). Sweeps: ``kind`` (``trial``) and ``tags`` for the run, ``log_model=False``
+    (no model or checkpoint artifact), ``checkpoints`` (a folder of the trial's own).
     """
     from unisim.training.distributed import barrier, init_distributed, shutdown
 
@@ -171,6 +176,10 @@ def train_model(
             splits=splits,
             t_start=t_start,
             run_name=run_name,
+            kind=kind,
+            tags=tags,
+            log_model=log_model,
+            checkpoints=checkpoints,
         )
         # Every rank leaves together: a worker that tore down its group while rank 0 was
         # still logging the model died in gloo's destructor (SIGABRT) on a busy machine.
@@ -206,6 +215,10 @@ def _train(
     splits: Any,
     t_start: float,
     run_name: str | None = None,
+    kind: str | None = None,
+    tags: dict[str, str] | None = None,
+    log_model: bool = True,
+    checkpoints: Path | None = None,
 ) -> TrainResult:
     from unisim.models import build_model
     from unisim.tracking import TAG_FAILURE_REASON, Kind, resolve_tracking, start_run
@@ -216,7 +229,7 @@ def _train(
     from unisim.training.trainer import Trainer, seed_everything
 
     target = target or resolve_tracking()
-    ckdir = checkpoint_dir(cfg, config_path)
+    ckdir = checkpoints or checkpoint_dir(cfg, config_path)
     cfg, state = _resume_state(cfg, ckdir, resume, resume_run_id, target, dist.is_main)
     chash = config_hash(cfg)
 
@@ -263,7 +276,7 @@ def _train(
 
         callbacks = [*callbacks, RichProgress()]
     with start_run(
-        kind=Kind.TRAIN,
+        kind=kind or Kind.TRAIN,
         experiment=experiment_name(config_path, cfg),
         target=target,
         cfg=cfg,
@@ -275,6 +288,7 @@ def _train(
             TAG_N_PARAMS: str(trainer.n_params),
             TAG_WORLD_SIZE: str(dist.world_size),
             TAG_THREADS: str(threads),
+            **(tags or {}),
         },
     ) as run:
         trainer.meta["run_id"] = run.run_id
@@ -292,8 +306,8 @@ def _train(
         fit = trainer.fit([mlflow_cb, *callbacks])
 
         best_path, last_path = ckdir / BEST, ckdir / LAST
-        model_uri = _log_final_model(run, trainer, best_path, example)
-        if best_path.is_file():
+        model_uri = _log_final_model(run, trainer, best_path, example) if log_model else None
+        if best_path.is_file() and log_model:
             run.log_artifact(best_path, "checkpoints")
         mlflow_cb.log_final({VAL_BEST_NRMSE: fit.best_val_nrmse, WALL_CLOCK_S: trainer.elapsed_s})
         run.set_tags({TAG_STOP_REASON: fit.stop_reason, TAG_BEST_EPOCH: fit.best_epoch})

@@ -227,6 +227,35 @@ class LaunchResult:
     messages: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SweepJob:
+    """``--sweep SPACE --study NAME --trials N``: the instance runs a sweep worker."""
+
+    space: str
+    study: str
+    trials: int
+
+
+def _sweep_spec(job: SweepJob, git: GitState, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The space file as the instance sees it (committed, repo-relative) and its storage."""
+    space = Path(job.space).resolve()
+    try:
+        rel = space.relative_to(git.root).as_posix()
+    except ValueError:
+        raise UnisimError(f"--sweep {job.space}: not inside the repository") from None
+    if _git(git.root, "ls-files", "--error-unmatch", "--", rel).returncode:
+        raise UnisimError(f"--sweep {job.space}: not committed (git add, commit and push it)")
+    if not environ.get(SWEEP_STORAGE_KEY):
+        raise UnisimError(
+            f"--sweep: set {SWEEP_STORAGE_KEY} to the study's database (a PostgreSQL URL the "
+            "instance can reach); a worker there joins that study"
+        )
+    return {"sweep_space": rel, "sweep_study": job.study, "sweep_trials": job.trials}
+
+
+SWEEP_STORAGE_KEY = "UNISIM_SWEEP_STORAGE"
+
+
 def plan_launch(
     config_path: str | Path,
     backend: VastBackend | None,
@@ -235,13 +264,21 @@ def plan_launch(
     auto_shutdown: bool | None = None,
     max_hours: float | None = None,
     environ: Mapping[str, str] | None = None,
+    sweep: SweepJob | None = None,
 ) -> LaunchPlan:
-    """Everything a launch would do, computed and checked; nothing is created."""
+    """Everything a launch would do, computed and checked; nothing is created.
+
+    ``sweep``: a sweep worker instead of the pipeline (the space committed, and
+    ``UNISIM_SWEEP_STORAGE`` set here: it is sent to the instance like the tracking URI).
+    """
     # the job runs on the rented machine: this one's free memory says nothing about it
     cfg = load_config(config_path, check_memory=False)
     vast = cfg.vast
     git = check_git(config_path, vast.repo_url)
-    env = instance_env(os.environ if environ is None else environ, vast.env_keys)
+    local = os.environ if environ is None else environ
+    extra = (SWEEP_STORAGE_KEY,) if sweep is not None else ()
+    env = instance_env(local, (*vast.env_keys, *extra))
+    sweep_fields = _sweep_spec(sweep, git, local) if sweep is not None else {}
     unchecked = check_tracking(env, backend)
     if backend is None:  # a dry run with --offer: no API call, so the offer is not looked up
         if offer_id is None:
@@ -272,6 +309,7 @@ def plan_launch(
         dph=float(offer.get("dph_total") or 0.0),
         auto_shutdown=action,
         max_hours=max_hours if max_hours is not None else vast.max_hours,
+        **sweep_fields,
     )
     script = render_onstart(spec)
     request = {
@@ -313,6 +351,7 @@ def launch_config(
     environ: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    sweep: SweepJob | None = None,
 ) -> LaunchResult:
     """``unisim vast launch``: plan; unless ``dry_run``, create, wait for running, maybe follow."""
     plan = plan_launch(
@@ -322,6 +361,7 @@ def launch_config(
         auto_shutdown=auto_shutdown,
         max_hours=max_hours,
         environ=environ,
+        sweep=sweep,
     )
     result = LaunchResult(plan)
     if dry_run:

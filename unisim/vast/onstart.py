@@ -49,6 +49,11 @@ class OnstartSpec:
     dph: float  # $/hour of the offer; tag unisim.dph
     auto_shutdown: str = "destroy"  # stop | destroy | none
     max_hours: float = 4.0  # watchdog
+    # A sweep worker instead of the pipeline: `unisim sweep CONFIG --space SPACE --worker`
+    # joins study SWEEP_STUDY (UNISIM_SWEEP_STORAGE comes from the instance's environment).
+    sweep_space: str = ""  # repo-relative space file; "" = run the pipeline
+    sweep_study: str = ""
+    sweep_trials: int = 0
 
     def check(self) -> None:
         if not _COMMIT_RE.match(self.commit):
@@ -60,6 +65,8 @@ class OnstartSpec:
             )
         if not self.max_hours > 0:
             raise UnisimError(f"onstart: max_hours must be > 0 (got {self.max_hours})")
+        if self.sweep_space and (not self.sweep_study or self.sweep_trials < 1):
+            raise UnisimError("onstart: a sweep worker needs a study name and trials >= 1")
         for name in ("repo_url", "config", "gpu"):
             value = getattr(self, name)
             if not value or any(ord(c) < 32 for c in value):
@@ -79,6 +86,9 @@ def render_onstart(spec: OnstartSpec) -> str:
         "auto_shutdown": spec.auto_shutdown,
         "max_seconds": str(max(1, round(spec.max_hours * 3600))),
         "max_hours": f"{spec.max_hours:g}",
+        "sweep_space": spec.sweep_space,
+        "sweep_study": spec.sweep_study,
+        "sweep_trials": str(spec.sweep_trials),
     }
     return _ScriptTemplate(text).substitute({k: shlex.quote(v) for k, v in values.items()})
 
