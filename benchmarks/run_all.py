@@ -134,16 +134,13 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"two workers vs one, (\d+) trials: ([\d.]+)x", "{1}x ({0} trials)", "<= 0.6x"),
     ],
     "accuracy": [
-        ("golden surrogate vs neuraloperator FNO, test rollout nRMSE",
-         r"unisim <= [\d.]+ x library FNO rollout nRMSE: (PASS|FAIL) "
-         r"\(([-+\d.eE]+) vs ([-+\d.eE]+): ([\d.]+)x\)",
-         "{3}x ({1} vs {2}): {0}", "<= 0.8x"),
-        ("{0}: test rollout / one-step nRMSE",
-         r"^\| (unisim [\w-]+|neuralop FNO|persistence) \|(?: [^|]+ \|){3} ([^|]+) \| ([^|]+) \|",
-         "{1} / {2}", ""),
-        ("whole golden `unisim run`, wall time",
-         r"^unisim run wall time: ([\d.]+) s \(([^;]+); exit code (\d+)\)",
-         "{0} s ({1}; exit code {2})", "<= 600 s on a 2-core CPU"),
+        ("{0} / {1} rollout nRMSE on {2} (tuned alike, equal fit time)",
+         r"ratio (\w+) / (\w+) on (\w+): ([\d.]+) \[([\d.]+), ([\d.]+)\] .*: (met|NOT met)\)",
+         "{3} [{4}, {5}]: {6}", "<= 0.7, upper end < 1.0"),
+        ("{0}: params, test / held-out rollout nRMSE [95% interval]",
+         r"^  (latent|fno|neuralop_fno)\s+([\d,]+)\s+([\d.]+ \[[\d., ]+\])\s+"
+         r"([\d.]+ \[[\d., ]+\])",
+         "{1}: {2} / {3}", ""),
     ],
 }  # fmt: skip
 _FALLBACK = re.compile(r"goal|ratio|speedup|x faster|\bvs\b", re.IGNORECASE)
