@@ -245,6 +245,8 @@ def _train(
         dist=dist,
         checkpoint_dir=ckdir,
         meta={"data_hash": splits.data_hash, "run_id": state["run_id"] if state else None},
+        train_cond=splits.conditioning("train"),
+        val_cond=splits.conditioning("val"),
     )
     if state is not None:
         trainer.load_state_dict(state)
