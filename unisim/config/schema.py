@@ -89,7 +89,8 @@ class DataConfig(Section):
             )
         for key in ("nu", "ic"):
             if key in data:
-                equation[key] = data.pop(key)
+                value = data.pop(key)  # the old InitialConditionConfig is a plain section
+                equation[key] = value.model_dump() if hasattr(value, "model_dump") else value
         data["equation"] = equation
         return data
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from unisim.config import DataConfig, data_config_hash
 from unisim.data import pdebench
+from unisim.data.solver import SOLVER_NAME, SOLVER_VERSION
 from unisim.errors import UnisimError
 from unisim.pdes import PDE, Grid, get_pde
 from unisim.pdes.initial import InitialConditions
@@ -131,11 +132,11 @@ def _short(obj: Any) -> str:
 
 
 def _solver_id(cfg: DataConfig) -> str:
-    from unisim.pdes.burgers_solver import SOLVER_NAME
-
     pde = cfg.pde
     # Burgers keeps the identity it had before the seam (SOLVER_NAME/SOLVER_VERSION)
-    return f"{SOLVER_NAME}/1" if pde.name == "burgers" else f"{pde.name}:{pde.solver_version}"
+    if pde.name == "burgers":
+        return f"{SOLVER_NAME}/{SOLVER_VERSION}"
+    return f"{pde.name}:{pde.solver_version}"
 
 
 def data_hash(cfg: DataConfig) -> str:
