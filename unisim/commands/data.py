@@ -1,7 +1,7 @@
 """``unisim data generate|info``: make the Burgers dataset of a config, inspect an HDF5 file.
 
     unisim data generate configs/train_burgers_golden.yaml          # cached by data hash
-    unisim data generate CONFIG --set data.nu=0.1 --force           # regenerate anyway
+    unisim data generate CONFIG --set data.equation.nu=0.1 --force           # regenerate anyway
     unisim data info data/cache/burgers_nu0.01_0123456789abcdef.hdf5
     unisim data info 1D_Burgers_Sols_Nu0.01.hdf5 --json             # PDEBench's own files too
 
@@ -88,7 +88,8 @@ def generate(
     console.print(f"{made.path}  {what}")
     console.print(
         f"  {n} trajectories ({cfg.n_train} train, {cfg.n_val} val, {cfg.n_test} test) x "
-        f"{cfg.nt} times x {cfg.nx} points, nu={cfg.nu}, data_hash {made.data_hash}"
+        f"{cfg.nt} times x {cfg.nx} points, {cfg.pde.cache_name(cfg.equation)}, "
+        f"data_hash {made.data_hash}"
     )
     return 0
 

@@ -240,6 +240,11 @@ def run_evaluation(
                 name=name, source=str(x.splits.path), digest=x.data_hash, context=x.split
             )
         run.set_tags({T.TAG_DATA_HASH: x.data_hash, T.TAG_GATES_PASSED: str(s.passed).lower()})
+        if x.split != "test" or x.condition_on != "true":  # other trajectories or inputs
+            from unisim.config.protocol import protocol
+
+            tag, summary = protocol(x.cfg, x.split, x.condition_on)
+            run.set_tags({T.TAG_PROTOCOL: tag, T.TAG_PROTOCOL_SUMMARY: summary})
         run.set_tags(gate_tags(s.gates))
         run.metrics.log(s.metrics)
         if x.split == "heldout":  # named apart, so a held-out figure is never a headline
