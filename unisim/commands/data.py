@@ -78,7 +78,7 @@ def generate(
     cfg = load_config(config, set_).data
     if cfg.source != "generate":
         raise UnisimError(f"{config}: data.source={cfg.source} has nothing to generate")
-    bar = _Bar(progress, "solving Burgers")
+    bar = _Bar(progress, f"solving {cfg.pde.name.replace('_', '-').capitalize()}")
     try:
         made = ensure_data(cfg, progress=bar, force=force)
     finally:

@@ -60,10 +60,13 @@ def content_hash(obj: Any) -> str:
 
 
 def _hashed_data(data: dict[str, Any]) -> dict[str, Any]:
-    """The data section as hashed: without ``cache_dir`` and ``n_heldout`` (the held-out
-    set is a file of its own), and a plain Burgers equation spelled as before
-    ``data.equation`` (``nu``, ``ic``), so data and runs made before keep their hashes."""
-    data = {k: v for k, v in data.items() if k not in ("cache_dir", "n_heldout")}
+    """The data section as hashed: without ``cache_dir``, ``n_heldout`` and
+    ``heldout_coefficients`` (the held-out set is a file of its own), and a plain Burgers
+    equation spelled as before ``data.equation`` (``nu``, ``ic``), so data and runs made
+    before keep their hashes."""
+    data = {
+        k: v for k, v in data.items() if k not in ("cache_dir", "n_heldout", "heldout_coefficients")
+    }
     eq = data.get("equation") or {}
     ic = eq.get("ic") or {}
     if (

@@ -365,6 +365,14 @@ def _generate(
     return DataFile(path, digest, generated=True, seconds=seconds)
 
 
+def check_data(cfg: DataConfig) -> None:
+    """Refuse (ConfigError, exit 2) generated data the grid cannot carry, before any run
+    opens: draws the initial conditions and coefficients and checks them (no solving).
+    Nothing to do for PDEBench files or a cache file that exists already."""
+    if cfg.source == "generate" and not cache_path(cfg).is_file():
+        _plan(cfg)
+
+
 def ensure_data(
     cfg: DataConfig, *, progress: Progress | None = None, force: bool = False
 ) -> DataFile:

@@ -133,6 +133,9 @@ def run_pipeline(
     overrides = list(overrides or [])
     config_path = str(config_path)
     cfg = load_config(config_path, overrides)  # bad input fails here, before any run
+    from unisim.data.store import check_data
+
+    check_data(cfg.data)  # so does a grid too coarse for the PDE's coefficients
     options = Options(
         force_train, force_full_eval, redo_eval, strict_exit, auto_promote, isolate, tuple(seeds)
     )

@@ -44,7 +44,7 @@ COLUMNS = (
     ("ratio_to_persistence", "/ persistence"),
     ("ratio_to_fno", "/ FNO"),
     ("wall_s", "wall time (s)"),
-    ("status", "status"),
+    ("gates", "gates"),
 )
 
 
