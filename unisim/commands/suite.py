@@ -1,7 +1,7 @@
 """``unisim suite [SUITE]``: every PDE's golden config (and its FNO baseline) under one run.
 
-unisim suite                                     # configs/suite.yaml
-unisim suite configs/suite.yaml --quick          # tiny: a smoke test of every PDE
+unisim suite                                     # benchmarks/suite.yaml
+unisim suite benchmarks/suite.yaml --quick          # tiny: a smoke test of every PDE
 unisim suite --set training.epochs=2 --out suite.md
 """
 
@@ -27,7 +27,7 @@ QUICK = [
 def suite(
     path: Annotated[
         str, typer.Argument(help="The suite file: configs and baselines.", metavar="SUITE")
-    ] = "configs/suite.yaml",
+    ] = "benchmarks/suite.yaml",
     set_: SetOpt = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny data and one epoch per child (smoke test).")

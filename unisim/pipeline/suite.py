@@ -1,12 +1,12 @@
 """``run_suite``: every PDE's golden config as child pipelines under one parent run, one table.
 
     from unisim.pipeline.suite import load_suite, run_suite
-    result = run_suite("configs/suite.yaml", overrides=["training.epochs=1"])
+    result = run_suite("benchmarks/suite.yaml", overrides=["training.epochs=1"])
     result.rows      # [{"pde", "coefficients", "model", "final_nrmse", "ratio_to_persistence",
                      #   "ratio_to_fno", "wall_s", ...}, ...]
     result.table_md  # the same as a Markdown table (suite.md on the parent run)
 
-The suite file (``configs/suite.yaml``) lists the configs and the baselines::
+The suite file (``benchmarks/suite.yaml``) lists the configs and the baselines::
 
     name: suite
     experiment: suite                       # every child pipeline goes here
