@@ -14,7 +14,7 @@ the time, as in ``unisim train``):
 
 1. unisim's golden surrogate (the config's ``model.name``, ``latent``);
 2. ``neuralop.models.FNO`` (the library's FNO) in an adapter with unisim's call
-   signature ``model(u (B, C, X), nu=None) -> (B, X)`` that, like unisim's FNO,
+   signature ``model(u (B, C, X), cond=None) -> (B, X)`` that, like unisim's FNO,
    predicts the increment added to the newest frame. Width and layers come from
    ``model.fno`` of the FNO config (``FNO_SHAPE``, then ``--fno-set``); neuralop's
    ``n_modes`` counts modes of the full spectrum (it keeps ``n_modes // 2 + 1`` rfft
@@ -130,8 +130,8 @@ def make_library_fno(cfg: Any) -> Any:
                 n_layers=f.layers,
             )
 
-        def forward(self, u: Any, nu: Any = None) -> Any:
-            # u: (B, C, X) -> (B, X); nu is unused (a single viscosity in the data). float32
+        def forward(self, u: Any, cond: Any = None) -> Any:
+            # u: (B, C, X) -> (B, X); cond is unused (a single viscosity in the data). float32
             # under CUDA autocast: bf16 FFTs are unsupported (unisim's FNO does the same).
             with torch.autocast(device_type=u.device.type, enabled=False):
                 return u[:, -1] + self.fno(u.float())[:, 0].to(u.dtype)
@@ -173,7 +173,15 @@ def train_and_evaluate(label: str, cfg: Any, build: Any, splits: Any) -> dict[st
     seed_everything(cfg.seed)
     model = build(cfg)
     device = pick_device(cfg.training.device)
-    trainer = Trainer(cfg, model, splits.train, splits.val, device=device)
+    trainer = Trainer(
+        cfg,
+        model,
+        splits.train,
+        splits.val,
+        device=device,
+        train_cond=splits.conditioning("train"),
+        val_cond=splits.conditioning("val"),
+    )
     keep = KeepBest()
     print(f"training {label} ({real_params(model):,} params) on {device} ...", flush=True)
     t0 = time.perf_counter()
@@ -184,7 +192,7 @@ def train_and_evaluate(label: str, cfg: Any, build: Any, splits: Any) -> dict[st
         best,
         splits.test,
         context=cfg.model.context,
-        nu=splits.nu,
+        cond=splits.conditioning("test"),
         batch_size=cfg.evaluation.batch_size,
         device=eval_device(cfg.evaluation.device),
     )

@@ -335,3 +335,22 @@ def test_suite_runs_every_config_under_one_parent_and_writes_one_table(cli, stor
         "suite.md",
         "suite.json",
     }
+
+
+def test_physics_gates_come_from_the_pde():
+    """Reaction grows u: neither the mean nor the energy is a law, so neither is gated."""
+    from unisim.evaluation.api import _invariants
+    from unisim.evaluation.gates import evaluate_gates
+
+    metrics = {"conservation_gap": 0.5, "energy_violation": 0.5, "nonfinite": 0.0}
+    rows = {}
+    for name, eq in EQUATIONS.items():
+        cfg = build_config({"data": {"equation": eq, **TINY_GRID}})
+        gates = evaluate_gates(metrics, cfg.gates, "full", invariants=_invariants(cfg))
+        rows[name] = sorted(r.metric for r in gates)
+    assert rows["burgers"] == ["conservation_gap", "energy_violation", "nonfinite"]
+    assert rows["advection"] == rows["burgers"]
+    assert rows["reaction_diffusion"] == ["nonfinite"]
+    pure_heat = {**EQUATIONS["reaction_diffusion"], "rho": 0.0}
+    cfg = build_config({"data": {"equation": pure_heat, **TINY_GRID}})
+    assert _invariants(cfg) == {"mean_conserved", "energy_nonincreasing"}
