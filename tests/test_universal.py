@@ -227,17 +227,15 @@ MULTI = {
 }  # fmt: skip
 
 
-def test_conditioning_generalises_to_held_out_coefficients(store):
+def test_conditioning_generalises_to_held_out_coefficients():
     """Burgers at two viscosities; the held-out trajectories have viscosities in between.
 
     The conditioning input changes predictions; told the true viscosity the model beats
-    being told a wrong one (the far end of the training range); ``condition_on`` reaches
-    evaluation and its run."""
+    being told a wrong one (the far end of the training range)."""
     import torch
 
     from unisim.config import build_config
     from unisim.data import load_data, load_heldout
-    from unisim.evaluation import run_evaluation
     from unisim.evaluation.metrics import nrmse
     from unisim.evaluation.rollout import predict_rollout
     from unisim.models import build_model
@@ -268,16 +266,21 @@ def test_conditioning_generalises_to_held_out_coefficients(store):
     other = predict_rollout(model, held[:2], context=1, cond=pde.conditioning([[0.5], [0.5]]))
     assert not np.allclose(one, other)
 
-    # evaluation tells the model the truth, or (on request) the nearest training viscosity
+
+def test_evaluate_tells_the_model_the_true_or_the_nearest_training_coefficients(store):
+    """``run_evaluation(split="heldout", condition_on=...)``: what reaches the runs."""
+    from mlflow import MlflowClient
+
+    from unisim.config import build_config
+    from unisim.evaluation import run_evaluation
     from unisim.training import train_model
 
+    cfg = build_config(MULTI, ["training.epochs=2", "data.n_train=32"])
     result = train_model(cfg, target=store, show_progress=False)
     told_true = run_evaluation(result.run_id, split="heldout", target=store, plots=False)
     nearest = run_evaluation(
         result.run_id, split="heldout", target=store, plots=False, condition_on="nearest-train"
     )
-    from mlflow import MlflowClient
-
     client = MlflowClient(store.uri)
     assert told_true.report["data"]["coefficients"]["nu"]["distinct"] == 16
     run, truth = client.get_run(nearest.run_id), client.get_run(told_true.run_id)
