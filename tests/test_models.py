@@ -9,6 +9,7 @@ the config checks that guard the architectures.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import subprocess
@@ -364,3 +365,23 @@ def test_a_new_architecture_is_one_spec_file_and_its_network(tmp_path):
         "refused bad.yaml: model.toy: a section of model 'toy', but model.name is 'fno' "
         "(got {'scale': 2.0})"
     )
+
+
+def test_a_checkpoint_from_before_the_pde_seam_loads_into_a_new_model():
+    """State dicts with ``default_nu`` (weights trained on (log10 nu + 1.5) / 1.5)."""
+    from unisim.pdes import get_pde
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("fno"))
+    state = model.state_dict()
+    state["default_nu"] = torch.tensor(0.01)
+    del state["default_cond"]
+    fresh = build_model(tiny_cfg("fno"))
+    fresh.load_state_dict(state)
+    u = torch.randn(BATCH, CONTEXT, NX)
+    legacy = torch.full((BATCH, 1), (math.log10(0.01) + 1.5) / 1.5)
+    assert torch.allclose(fresh.conditioning(u, None), legacy)
+    cond = torch.as_tensor(get_pde("burgers").conditioning([[0.01]] * BATCH))
+    assert torch.allclose(fresh.conditioning(u, cond), legacy, atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(fresh(u), fresh(u, cond), atol=1e-6)

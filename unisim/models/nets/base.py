@@ -51,6 +51,15 @@ class Surrogate(nn.Module):
             return self.default_cond.to(u.dtype).expand(b, -1)
         return cond.to(u.dtype).reshape(b, self.cond_dim)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # A checkpoint from before the PDE seam holds `default_nu` and weights trained on
+        # (log10 nu + 1.5) / 1.5: become such a model (``conditioning`` then converts).
+        old, new = prefix + "default_nu", prefix + "default_cond"
+        if old in state_dict and new not in state_dict and "default_cond" in self._buffers:
+            del self._buffers["default_cond"]
+            self.register_buffer("default_nu", state_dict[old].clone(), persistent=True)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return f"context={self.context}, nx={self.nx}, cond_dim={self.cond_dim}"
 
