@@ -43,10 +43,11 @@ def suite(
 
     from rich.table import Table
 
+    from unisim.commands.run import _Printer
     from unisim.pipeline.suite import COLUMNS, _fmt, run_suite
 
     overrides = [*(QUICK if quick else []), *(set_ or [])]
-    result = run_suite(path, overrides, target=target(tracking_uri, profile))
+    result = run_suite(path, overrides, target=target(tracking_uri, profile), on_event=_Printer())
     table = Table(title=f"suite {result.run_id}")
     for _, title in COLUMNS:
         table.add_column(title)
