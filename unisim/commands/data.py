@@ -121,7 +121,15 @@ def info(
     console.print(
         f"  x           [{d['x'][0]:.6g}, {d['x'][1]:.6g}]   t  [{d['t'][0]:g}, {d['t'][1]:g}]"
     )
-    console.print(f"  nu          {nu}")
+    pde = d.get("pde")
+    if pde and pde != "burgers":  # unisim's files name their PDE and fixed coefficients
+        from unisim.pdes import get_pde
+
+        names = get_pde(pde).coefficient_names
+        fixed = ", ".join(f"{k}={d['attrs'][k]}" for k in names if k in d["attrs"])
+        console.print(f"  pde         {pde} ({fixed or 'coefficients per trajectory'})")
+    else:
+        console.print(f"  nu          {nu}")
     if d["splits"]:
         sp = d["splits"]
         console.print(
