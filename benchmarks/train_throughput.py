@@ -79,8 +79,8 @@ def bare_loop(cfg, splits, epochs: int) -> list[float]:
     rates = []
     for epoch in range(epochs + 1):
         n, t0 = 0, time.perf_counter()
-        for window, target in windows.batches(epoch, batch_size=cfg.training.batch_size):
-            loss, _ = objective(window, target)
+        for window, target, cond in windows.batches(epoch, batch_size=cfg.training.batch_size):
+            loss, _ = objective(window, target, cond)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.training.grad_clip)

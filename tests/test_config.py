@@ -87,7 +87,7 @@ BAD_CONFIGS = [
     ("training:\n  batch_size: 0\n", "training.batch_size: must be >= 1 (got 0)"),
     ("training:\n  epochs: many\n", "training.epochs: "),
     ("model:\n  name: resnet\n", "model.name: must be one of"),
-    ("data:\n  nu: 0\n", "data.nu: must be > 0 (got 0)"),
+    ("data:\n  nu: 0\n", "data.equation.nu: 0 is outside the allowed range [0.001, 10] of nu"),
     ("data:\n  nx: 100\n  solver_nx: 1024\n", "solver_nx must be a multiple of nx"),
     ("model:\n  latent:\n    tokens: 5\n", "must divide the grid"),
     ("data:\n  source: pdebench\n", "needs data.path"),
@@ -137,7 +137,9 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, cli, args, expected):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    key=st.sampled_from(["training.lr", "training.epochs", "data.nu", "training.batch_size"]),
+    key=st.sampled_from(
+        ["training.lr", "training.epochs", "data.equation.nu", "training.batch_size"]
+    ),
     value=st.one_of(st.integers(max_value=0), st.floats(max_value=0, allow_nan=False)),
 )
 def test_non_positive_values_are_refused_with_the_key(key, value):

@@ -108,8 +108,10 @@ def test_a_boolean_is_not_a_number(tmp_path, cli, text, key):
 
 
 def test_booleans_still_set_boolean_keys():
-    cfg = build_config({}, ["training.amp=false", "model.condition_nu=false"])
-    assert cfg.training.amp is False and cfg.model.condition_nu is False
+    cfg = build_config({}, ["training.amp=false", "model.condition=false"])
+    assert cfg.training.amp is False and cfg.model.condition is False
+    old = build_config({}, ["model.condition_nu=false"])  # the name before the PDE seam
+    assert old.model.condition is False
 
 
 # ---------------------------------------------------------------- cross-field checks

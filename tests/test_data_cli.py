@@ -71,9 +71,9 @@ def test_info_json_on_a_pdebench_file(cli):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("data.nu=0", "data.nu: must be > 0"),
-        ("data.nu=-1", "data.nu: must be > 0"),
-        ("data.nu=0.001", "set data.solver_nx="),  # shocks too thin for 64 points
+        ("data.nu=0", "data.equation.nu: 0 is outside the allowed range"),
+        ("data.nu=-1", "data.equation.nu: -1 is outside the allowed range"),
+        ("data.equation.nu=0.001", "it needs data.solver_nx >= "),  # shocks too thin for 64
         ("data.solver_nx=100", "solver_nx must be a multiple of nx"),
         ("data.n_val=0", "data.n_val: must be >= 1"),
         ("data.downsample_x=3", "downsample_x must divide nx"),

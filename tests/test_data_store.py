@@ -59,12 +59,22 @@ def test_generate_writes_pdebench_layout_and_returns_splits():
         np.testing.assert_array_equal(f["tensor"][4:6], splits.val)
         np.testing.assert_array_equal(f["tensor"][6:], splits.test)
         attrs = dict(f.attrs)
-    for key in ("nu", "nx", "nt", "t_final", "solver_nx", "seed", "n_train", "n_val", "n_test"):
+    for key in ("nx", "nt", "t_final", "solver_nx", "seed", "n_train", "n_val", "n_test"):
         assert attrs[key] == cfg.model_dump()[key], key
-    for key, value in cfg.ic.model_dump().items():
-        assert attrs[f"ic.{key}"] == value
+    assert (
+        attrs["nu"] == 0.2
+        and attrs["pde"] == "burgers"
+        and "coefficients" not in f_keys(splits.path)
+    )  # a fixed coefficient is an attribute (PDEBench's readers), not a per-row table
+    for key, value in cfg.equation.ic.model_dump().items():
+        assert attrs[f"equation.ic.{key}"] == value
     assert attrs["data_hash"] == splits.data_hash and attrs["solver_version"]
     assert os.stat(splits.path).st_mode & 0o644 == 0o644
+
+
+def f_keys(path) -> set[str]:
+    with h5py.File(path, "r") as f:
+        return set(f)
 
 
 def test_second_load_reuses_the_cache_file():
@@ -121,7 +131,7 @@ def test_interrupted_generation_leaves_no_file():
 
 
 def test_too_coarse_grid_writes_nothing():
-    with pytest.raises(UnisimError, match=r"set data.solver_nx=\d+ or more") as err:
+    with pytest.raises(UnisimError, match=r"it needs data.solver_nx >= \d+") as err:
         load_data(tiny(nu=0.001))
     assert "\n" not in str(err.value)
     assert not Path("data").exists()

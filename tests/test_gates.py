@@ -205,7 +205,7 @@ def test_champion_is_found_and_its_cached_metrics_compared(client, store) -> Non
         }
     )
     traj = np.zeros((2, 3, 8), dtype=np.float32)  # never evaluated: the cache answers
-    kw = dict(evaluated_version=None, traj=traj, nu=0.01, selection=sel, device="cpu")
+    kw = dict(evaluated_version=None, traj=traj, cond=None, selection=sel, device="cpu")
     base = champion_baseline(st, cfg, evaluated_run_id=None, data_hash="datahash1", **kw)
     assert base.metrics == {"final_nrmse": 0.2, "one_step_nrmse": 0.01}
     assert base.info["cached"] and base.label == f"champion v{version}"

@@ -1,13 +1,15 @@
 """The model registry: every registered model honours the surrogate contract.
 
-One parametrised test over MODEL_REGISTRY checks output shapes, one gradient
-step and that saving and loading the weights gives the same outputs. The rest
+One parametrised test over every (model, PDE) pair checks output shapes, that the
+conditioning vector reaches the prediction, a gradient step that reaches every weight,
+and that saving and loading the weights gives the same outputs. The rest
 pins what is specific to each model (latent pieces, persistence identity) and
 the config checks that guard the architectures.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import subprocess
@@ -44,14 +46,26 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_cfg(name: str, **model):
+# one spec per registered PDE, coefficients drawn from a set (K = number of coefficients)
+PDE_SPECS = {
+    "burgers": {"name": "burgers", "nu": [0.05, 0.2]},
+    "advection": {"name": "advection", "beta": [0.5, 2.0]},
+    "reaction_diffusion": {"name": "reaction_diffusion", "nu": [0.5, 1.0], "rho": [1.0, 5.0]},
+}
+
+
+def tiny_cfg(name: str, equation: dict | None = None, **model):
     own = {name: TINY[name]} if name in TINY else {}  # only the architecture's own section
-    return build_config(
-        {
-            "data": {"nx": NX, "solver_nx": 256, "nt": 11},
-            "model": {"name": name, "context": CONTEXT, **own, **model},
-        }
-    )
+    data = {"nx": NX, "solver_nx": 256, "nt": 11}
+    if equation is not None:
+        data["equation"] = equation
+    return build_config({"data": data, "model": {"name": name, "context": CONTEXT, **own, **model}})
+
+
+def test_every_registered_pde_has_a_contract_spec():
+    from unisim.pdes import pde_names
+
+    assert set(PDE_SPECS) == set(pde_names())
 
 
 def _load_builtins() -> None:
@@ -71,21 +85,50 @@ CONTRACT_CASES = {
     **{name: (name, {}) for name in load_architectures()},  # every registered architecture
     "latent-fno": _latent("fno"),
     "latent-mlp": _latent("mlp"),
-    "latent-fno-no-nu": _latent("fno", condition_nu=False),
-    "latent-mlp-no-nu": _latent("mlp", condition_nu=False),
+    "latent-fno-no-cond": _latent("fno", condition=False),
+    "latent-mlp-no-cond": _latent("mlp", condition=False),
+}
+PAIRS = {
+    f"{case}-{pde}": (name, extra, pde)
+    for case, (name, extra) in CONTRACT_CASES.items()
+    for pde in PDE_SPECS
 }
 
 
-@pytest.mark.parametrize(("name", "extra"), CONTRACT_CASES.values(), ids=CONTRACT_CASES.keys())
-def test_model_contract(name, extra, tmp_path):
-    torch.manual_seed(0)
-    model = build_model(tiny_cfg(name, **extra))
-    u = torch.randn(BATCH, CONTEXT, NX)
+@pytest.mark.parametrize(("name", "extra", "pde"), PAIRS.values(), ids=PAIRS.keys())
+def test_model_contract(name, extra, pde, tmp_path):
+    import numpy as np
 
-    # shapes: one step, explicit nu, and an autoregressive rollout
+    from unisim.pdes import get_pde
+
+    torch.manual_seed(0)
+    cfg = tiny_cfg(name, PDE_SPECS[pde], **extra)
+    model = build_model(cfg)
+    u = torch.randn(BATCH, CONTEXT, NX)
+    plugin = get_pde(pde)
+    k = len(plugin.coefficients)
+    # the conditioning vector of BATCH trajectories, normalised by the PDE spec: (B, K)
+    low = np.array([[c.low for c in plugin.coefficients]] * BATCH)
+    high = np.array([[c.high for c in plugin.coefficients]] * BATCH)
+    cond_a = torch.as_tensor(plugin.conditioning(low))
+    cond_b = torch.as_tensor(plugin.conditioning(high))
+    assert cond_a.shape == (BATCH, k)
+
+    # shapes: one step, an explicit conditioning vector, and an autoregressive rollout
     assert model(u).shape == (BATCH, NX)
-    assert model(u, torch.full((BATCH,), 0.01)).shape == (BATCH, NX)
-    assert rollout(model, u, 4).shape == (BATCH, 4, NX)
+    assert model(u, cond_a).shape == (BATCH, NX)
+    assert rollout(model, u, 4, cond_a).shape == (BATCH, 4, NX)
+    default = torch.as_tensor(plugin.default_conditioning(cfg.data.equation)).expand(BATCH, k)
+    assert torch.equal(model(u), model(u, default))  # None means the config's default
+
+    # conditioning reaches the prediction (once off the zero-initialised start)
+    conditioned = name != "persistence" and extra.get("condition", True)
+    if conditioned:
+        probe = build_model(cfg)
+        for p in probe.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        with torch.no_grad():
+            assert not torch.allclose(probe(u, cond_a), probe(u, cond_b))
 
     # gradient steps reach every trainable weight (no weight decay, so only gradients move
     # them); the latent model's zero-initialised residual branch opens on the first step,
@@ -99,7 +142,7 @@ def test_model_contract(name, extra, tmp_path):
         target = torch.randn(BATCH, NX)
         for _ in range(2):
             opt.zero_grad()
-            loss = torch.mean((model(u) - target) ** 2)
+            loss = torch.mean((model(u, cond_a) - target) ** 2)
             loss.backward()
             assert torch.isfinite(loss)
             assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
@@ -114,11 +157,11 @@ def test_model_contract(name, extra, tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(model.state_dict(), path)
     torch.manual_seed(123)  # different init, so equality comes from the loaded weights
-    fresh = build_model(tiny_cfg(name, **extra))
+    fresh = build_model(cfg)
     fresh.load_state_dict(torch.load(path, weights_only=True))
     fresh.eval()
     with torch.no_grad():
-        assert torch.equal(fresh(u), model(u))
+        assert torch.equal(fresh(u, cond_b), model(u, cond_b))
 
 
 def test_persistence_returns_the_last_frame_as_a_copy():
@@ -168,15 +211,30 @@ def test_latent_models_saved_before_width_existed_still_load():
 
 @pytest.mark.parametrize("name", ["latent", "fno"])
 def test_viscosity_conditioning_changes_the_prediction(name):
+    from unisim.pdes import get_pde
+
     torch.manual_seed(0)
     model = build_model(tiny_cfg(name))
     for p in model.parameters():  # move off the zero-initialised (persistence) start
         torch.nn.init.normal_(p, std=0.3)
     u = torch.randn(BATCH, CONTEXT, NX)
-    a = model(u, torch.full((BATCH,), 0.01))
-    b = model(u, torch.full((BATCH,), 0.1))
+    burgers = get_pde("burgers")
+    a = model(u, torch.as_tensor(burgers.conditioning([[0.01]] * BATCH)))
+    b = model(u, torch.as_tensor(burgers.conditioning([[0.1]] * BATCH)))
     assert not torch.allclose(a, b)
-    assert torch.equal(model(u), a)  # nu=None means the config's nu (0.01)
+    assert torch.equal(model(u), a)  # cond=None means the config's nu (0.01)
+
+
+def test_models_pickled_before_the_pde_seam_take_a_burgers_conditioning_vector():
+    """A champion pickled with ``default_nu`` (trained on (log10 nu + 1.5) / 1.5) gets
+    exactly that input whether evaluation passes nothing or Burgers' conditioning vector."""
+    from unisim.pdes import get_pde
+
+    saved = torch.load(FIXTURES / "pickled_models_016a120.pt", weights_only=False)
+    model, u = saved["models"]["latent-fno"]["model"], saved["input"]
+    cond = torch.as_tensor(get_pde("burgers").conditioning([[0.01]] * u.shape[0]))
+    with torch.no_grad():
+        assert torch.allclose(model(u, cond), saved["models"]["latent-fno"]["output"], atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -307,3 +365,23 @@ def test_a_new_architecture_is_one_spec_file_and_its_network(tmp_path):
         "refused bad.yaml: model.toy: a section of model 'toy', but model.name is 'fno' "
         "(got {'scale': 2.0})"
     )
+
+
+def test_a_checkpoint_from_before_the_pde_seam_loads_into_a_new_model():
+    """State dicts with ``default_nu`` (weights trained on (log10 nu + 1.5) / 1.5)."""
+    from unisim.pdes import get_pde
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("fno"))
+    state = model.state_dict()
+    state["default_nu"] = torch.tensor(0.01)
+    del state["default_cond"]
+    fresh = build_model(tiny_cfg("fno"))
+    fresh.load_state_dict(state)
+    u = torch.randn(BATCH, CONTEXT, NX)
+    legacy = torch.full((BATCH, 1), (math.log10(0.01) + 1.5) / 1.5)
+    assert torch.allclose(fresh.conditioning(u, None), legacy)
+    cond = torch.as_tensor(get_pde("burgers").conditioning([[0.01]] * BATCH))
+    assert torch.allclose(fresh.conditioning(u, cond), legacy, atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(fresh(u), fresh(u, cond), atol=1e-6)

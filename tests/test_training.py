@@ -20,6 +20,7 @@ from unisim.config import build_config, config_hash
 from unisim.data import data_hash
 from unisim.evaluation.metrics import nrmse
 from unisim.models import build_model, rollout
+from unisim.pdes import get_pde
 from unisim.tracking.runs import run_params
 from unisim.training import train_model
 from unisim.training.checkpoint import load_checkpoint, load_model_from_checkpoint
@@ -138,7 +139,8 @@ def test_train_logs_one_finished_run_with_metrics_model_and_checkpoint(store, cl
     u = torch.randn(5, cfg.model.context, cfg.data.nx)  # the input example had batch 2
     with torch.no_grad():
         assert logged(u).shape == (5, cfg.data.nx)
-        assert torch.equal(logged(u, torch.full((5,), 0.1)), ckpt_model(u))
+        cond = torch.as_tensor(get_pde("burgers").conditioning([[cfg.data.nu]] * 5))
+        assert torch.equal(logged(u, cond), ckpt_model(u))
         val_traj = tiny_splits(cfg).val
         pred = rollout(logged, torch.from_numpy(val_traj[:, :1]), val_traj.shape[1] - 1)
     assert nrmse(pred, val_traj[:, 1:]) == pytest.approx(result.best_val_nrmse, rel=1e-5)

@@ -311,7 +311,7 @@ def test_logged_model_loads_where_unisim_is_not_installed(in_project, tmp_path):
         "import mlflow.pytorch, torch\n"
         f"model = mlflow.pytorch.load_model('runs:/{train}/model', map_location='cpu')\n"
         "x = torch.zeros(3, 1, 32)\n"
-        "print('OUT', tuple(model(x, nu=torch.full((3,), 0.1)).shape))\n"
+        "print('OUT', tuple(model(x, cond=torch.full((3, 1), 0.1)).shape))\n"
         "print('FROM', type(model).__module__, sys.modules[type(model).__module__].__file__)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

@@ -34,6 +34,7 @@ app = typer.Typer(
 # Top-level commands: name -> "module:function".
 COMMANDS = {
     "run": "unisim.commands.run:run",
+    "suite": "unisim.commands.suite:suite",
     "train": "unisim.commands.train:train",
     "evaluate": "unisim.commands.evaluate:evaluate",
     "promote": "unisim.commands.promote:promote",

@@ -1,7 +1,7 @@
 """``unisim data generate|info``: make the Burgers dataset of a config, inspect an HDF5 file.
 
     unisim data generate configs/train_burgers_golden.yaml          # cached by data hash
-    unisim data generate CONFIG --set data.nu=0.1 --force           # regenerate anyway
+    unisim data generate CONFIG --set data.equation.nu=0.1 --force           # regenerate anyway
     unisim data info data/cache/burgers_nu0.01_0123456789abcdef.hdf5
     unisim data info 1D_Burgers_Sols_Nu0.01.hdf5 --json             # PDEBench's own files too
 
@@ -78,7 +78,7 @@ def generate(
     cfg = load_config(config, set_).data
     if cfg.source != "generate":
         raise UnisimError(f"{config}: data.source={cfg.source} has nothing to generate")
-    bar = _Bar(progress, "solving Burgers")
+    bar = _Bar(progress, f"solving {cfg.pde.name.replace('_', '-').capitalize()}")
     try:
         made = ensure_data(cfg, progress=bar, force=force)
     finally:
@@ -88,7 +88,8 @@ def generate(
     console.print(f"{made.path}  {what}")
     console.print(
         f"  {n} trajectories ({cfg.n_train} train, {cfg.n_val} val, {cfg.n_test} test) x "
-        f"{cfg.nt} times x {cfg.nx} points, nu={cfg.nu}, data_hash {made.data_hash}"
+        f"{cfg.nt} times x {cfg.nx} points, {cfg.pde.cache_name(cfg.equation)}, "
+        f"data_hash {made.data_hash}"
     )
     return 0
 
@@ -120,7 +121,15 @@ def info(
     console.print(
         f"  x           [{d['x'][0]:.6g}, {d['x'][1]:.6g}]   t  [{d['t'][0]:g}, {d['t'][1]:g}]"
     )
-    console.print(f"  nu          {nu}")
+    pde = d.get("pde")
+    if pde and pde != "burgers":  # unisim's files name their PDE and fixed coefficients
+        from unisim.pdes import get_pde
+
+        names = get_pde(pde).coefficient_names
+        fixed = ", ".join(f"{k}={d['attrs'][k]}" for k in names if k in d["attrs"])
+        console.print(f"  pde         {pde} ({fixed or 'coefficients per trajectory'})")
+    else:
+        console.print(f"  nu          {nu}")
     if d["splits"]:
         sp = d["splits"]
         console.print(

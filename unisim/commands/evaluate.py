@@ -4,6 +4,7 @@
     unisim evaluate models:/burgers-surrogate@champion --split val
     unisim evaluate ckpt/best.pt --config configs/train_burgers_golden.yaml
     unisim evaluate RUN_ID --baselines --strict-exit      # exit 1 when a gate fails
+    unisim evaluate RUN_ID --split heldout --condition-on nearest-train
 
 Prints the headline metrics and the gate table; exit 0 even when gates fail
 unless ``--strict-exit``. Bad input (no such run, no model, a model on another
@@ -98,8 +99,21 @@ def evaluate(
         typer.Option("--config", "-c", help="Config whose data, evaluation and gates to use."),
     ] = None,
     split: Annotated[
-        str, typer.Option("--split", help="val (fast stage) or test (full stage).")
+        str,
+        typer.Option(
+            "--split",
+            help="val (fast stage), test or heldout (full stage; heldout: the fixed held-out "
+            "set, generated on first use, never used for any choice).",
+        ),
     ] = "test",
+    condition_on: Annotated[
+        str,
+        typer.Option(
+            "--condition-on",
+            help="Tell the model each trajectory's true coefficients (true) or the nearest "
+            "ones it was trained on (nearest-train: a check of how conditioning generalises).",
+        ),
+    ] = "true",
     set_: SetOpt = None,
     baselines: Annotated[
         bool, typer.Option("--baselines", help="Also evaluate the FNO baseline.")
@@ -124,8 +138,8 @@ def evaluate(
     from unisim.evaluation import run_evaluation
     from unisim.tracking import TAG_EVAL_KEY
 
-    if split not in ("val", "test"):
-        raise UnisimError(f"--split {split!r}: must be val or test")
+    if split not in ("val", "test", "heldout"):
+        raise UnisimError(f"--split {split!r}: must be val, test or heldout")
     result = run_evaluation(
         source,
         config_path=config,
@@ -137,6 +151,7 @@ def evaluate(
         fno_source=fno,
         plots=plots,
         extra_tags={TAG_EVAL_KEY: eval_key} if eval_key else None,
+        condition_on=condition_on,
     )
     if result_json:  # the pipeline's stage outcome (`unisim run --isolate` reads it)
         from unisim.pipeline.outcome import StageOutcome

@@ -24,7 +24,7 @@ import types
 from collections.abc import Iterator
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # Validation context flag: the mapping is a config that an earlier run stored (a config.yaml
 # artifact, a checkpoint), read with unisim.config.build_stored_config.
@@ -86,7 +86,19 @@ class ModelSpec(Section):
 
     name: str
     context: int = Field(1, ge=1)  # input time steps
-    condition_nu: bool = True  # feed log10(nu) to the model (matters when data mixes viscosities)
+    # feed the PDE's conditioning vector (its coefficients, normalised by the PDE spec) to
+    # the model; matters when trajectories differ in their coefficients
+    condition: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """``condition_nu`` is the name from before the PDE seam (viscosity only)."""
+        if isinstance(data, dict) and "condition_nu" in data:
+            data = dict(data)
+            value = data.pop("condition_nu")
+            data.setdefault("condition", value)
+        return data
 
     def check_grid(self, nx: int, nt: int) -> None:
         """Refuse settings that do not fit the grid the model sees (``nx`` points, ``nt``

@@ -59,10 +59,38 @@ def content_hash(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _hashed_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The data section as hashed: without ``cache_dir``, ``n_heldout`` and
+    ``heldout_coefficients`` (the held-out set is a file of its own), and a plain Burgers
+    equation spelled as before ``data.equation`` (``nu``, ``ic``), so data and runs made
+    before keep their hashes."""
+    data = {
+        k: v for k, v in data.items() if k not in ("cache_dir", "n_heldout", "heldout_coefficients")
+    }
+    eq = data.get("equation") or {}
+    ic = eq.get("ic") or {}
+    if (
+        eq.get("name") == "burgers"
+        and isinstance(eq.get("nu"), (int, float))
+        and eq.get("step_factor") == 1.0
+        and ic.get("kind") == "init_multi"
+        and not ic.get("normalize")
+    ):
+        data.pop("equation")
+        data["nu"] = eq["nu"]
+        data["ic"] = {k: v for k, v in ic.items() if k not in ("kind", "normalize")}
+    return data
+
+
 def config_hash(cfg: Config) -> str:
     """Stable content hash of what determines the trained model (16 hex chars)."""
     data = to_dict(cfg)
     sections = {k: data[k] for k in HASHED_SECTIONS}
+    sections["data"] = _hashed_data(sections["data"])
+    sections["data"]["cache_dir"] = data["data"]["cache_dir"]  # hashed as before
+    model = dict(sections["model"])
+    model["condition_nu"] = model.pop("condition")  # its name before the PDE seam
+    sections["model"] = model
     for section, keys in UNHASHED_KEYS.items():
         sections[section] = {k: v for k, v in sections[section].items() if k not in keys}
     return content_hash(sections)
@@ -70,7 +98,7 @@ def config_hash(cfg: Config) -> str:
 
 def data_config_hash(data: DataConfig) -> str:
     """Hash of the data section without settings that do not change the bytes."""
-    return content_hash(data.model_dump(mode="json", exclude={"cache_dir"}))
+    return content_hash(_hashed_data(data.model_dump(mode="json")))
 
 
 def json_schema() -> dict[str, Any]:

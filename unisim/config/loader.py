@@ -199,10 +199,16 @@ def _model_name(data: dict[str, Any]) -> Any:
 
 def _describe(err: Any, data: dict[str, Any], set_keys: set[str]) -> tuple[str, str, str]:
     """(dotted key, message, " (got VALUE)" or "") of one pydantic error."""
+    from unisim.pdes import pde_names
+
     loc = [str(p) for p in err["loc"]]
     name = _model_name(data)
     if loc[:1] == ["model"] and len(loc) > 1 and loc[1] == name:
         del loc[1]  # the union inserts the architecture's tag: model.latent.latent.dim
+    if loc[:2] == ["data", "equation"] and len(loc) > 2 and loc[2] in pde_names():
+        del loc[2]  # the PDE union's tag: data.equation.burgers.nu
+    # a coefficient draw's tag (fixed, set, log_uniform): data.equation.nu.fixed
+    loc = [p for i, p in enumerate(loc) if not (i > 2 and p in _DRAW_TAGS)]
     key = ".".join(loc)
     cause = (err.get("ctx") or {}).get("error")
     got = f" (got {err['input']!r})" if err["type"] != "missing" and key else ""
@@ -211,6 +217,10 @@ def _describe(err: Any, data: dict[str, Any], set_keys: set[str]) -> tuple[str, 
         return next((k for k in keys if _from_set(k, set_keys)), keys[0]), str(cause), ""
     if err["type"] == "union_tag_not_found":  # neither a mapping nor a model config
         return key, "must be a mapping", got
+    if err["type"] == "union_tag_invalid" and loc == ["data", "equation"]:
+        got_pde = (err.get("ctx") or {}).get("tag")
+        known = ", ".join(pde_names())
+        return f"{key}.name", f"{got_pde!r} is not a registered PDE (one of {known})", ""
     if err["type"] == "union_tag_invalid":
         return f"{key}.name", f"must be one of {_one_of(MODEL_NAMES)}", f" (got {name!r})"
     if err["type"] == "extra_forbidden" and len(loc) == 2 and loc[1] in foreign_sections(name):
@@ -223,9 +233,17 @@ def _describe(err: Any, data: dict[str, Any], set_keys: set[str]) -> tuple[str, 
     return key, msg.removeprefix("Value error, "), got
 
 
+_DRAW_TAGS = ("fixed", "set", "log_uniform")
+# keys from before the PDE seam -> where the migration puts them (blame --set correctly)
+_LEGACY_KEYS = {"data.nu": "data.equation.nu", "data.ic": "data.equation.ic"}
+_LEGACY_KEYS["model.condition_nu"] = "model.condition"
+
+
 def _format_error(
     source: str, exc: ValidationError, data: dict[str, Any], set_keys: set[str]
 ) -> str:
+    for old, new in _LEGACY_KEYS.items():
+        set_keys = set_keys | {new + k[len(old) :] for k in set_keys if _from_set(old, {k})}
     key, msg, got = _describe(exc.errors()[0], data, set_keys)
     where = "--set" if key and _from_set(key, set_keys) else source
     more = len(exc.errors()) - 1
@@ -269,6 +287,33 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))  # deep copy, plain types
 
 
+def _legacy_key(key: str) -> str:
+    """An override key from before the PDE seam, spelled as today (``data.nu`` ->
+    ``data.equation.nu``, ``model.condition_nu`` -> ``model.condition``)."""
+    for old, new in _LEGACY_KEYS.items():
+        if key == old or key.startswith(f"{old}."):
+            return new + key[len(old) :]
+    return key
+
+
+def _migrate_legacy(data: dict[str, Any]) -> None:
+    """Move a file's ``data.nu`` / ``data.ic`` (Burgers, before ``data.equation``) into
+    ``data.equation`` before overrides apply, so ``--set data.equation.nu`` wins over the
+    file's ``data.nu``. A key the equation already has wins over the legacy one."""
+    section = data.get("data")
+    if not isinstance(section, dict) or not ({"nu", "ic"} & set(section)):
+        return
+    eq = section.get("equation")
+    if eq is None:
+        eq = section["equation"] = {}
+    if not isinstance(eq, dict) or eq.get("name", "burgers") != "burgers":
+        return  # DataConfig refuses the mix with a message naming both
+    eq.setdefault("name", "burgers")
+    for key in ("nu", "ic"):
+        if key in section:
+            eq.setdefault(key, section.pop(key))
+
+
 def build_config(
     data: dict[str, Any],
     overrides: list[str] | None = None,
@@ -278,7 +323,11 @@ def build_config(
 ) -> Config:
     """Validate a raw mapping (plus dotted overrides) into a ``Config``."""
     data = _plain(data)
-    parsed = dict(parse_override(item) for item in overrides or [])
+    _migrate_legacy(data)
+    parsed = {}
+    for item in overrides or []:
+        key, value = parse_override(item)
+        parsed[_legacy_key(key)] = value
     _switch_architecture(data, parsed)
     for key, value in parsed.items():
         _apply_override(data, key, value)

@@ -23,6 +23,8 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator,
 from unisim.config.base import STORED, CrossFieldError, ModelSpec, Section
 from unisim.evaluation.names import KNOWN_METRICS
 from unisim.models import DEFAULT_MODEL, load_architectures
+from unisim.pdes import PDE, BurgersSpec, EquationSpec, get_pde
+from unisim.pdes.spec import Draw
 
 MODEL_SPECS = load_architectures()  # {name: ModelSpec subclass}, the default first
 MODEL_NAMES = tuple(MODEL_SPECS)
@@ -39,8 +41,10 @@ class InitialConditionConfig(Section):
 
 class DataConfig(Section):
     source: Literal["generate", "pdebench"] = "generate"
-    path: str | None = None  # a PDEBench 1D_Burgers_Sols_Nu*.hdf5 file when source=pdebench
-    nu: float = Field(0.01, gt=0, allow_inf_nan=False)  # diffusion coefficient is nu/pi
+    path: str | None = None  # a PDEBench file of the equation's family when source=pdebench
+    # The PDE, its coefficients (fixed, a set or a log-uniform range drawn per trajectory),
+    # initial conditions and solver settings: a union over unisim/pdes/ on `name`.
+    equation: EquationSpec = BurgersSpec()
     nx: int = Field(128, ge=8)  # stored grid points on [0, 1)
     nt: int = Field(41, ge=2)  # stored time points on [0, t_final], t=0 included
     t_final: float = Field(2.0, gt=0, allow_inf_nan=False)
@@ -48,11 +52,65 @@ class DataConfig(Section):
     n_train: int = Field(256, ge=1)
     n_val: int = Field(32, ge=1)
     n_test: int = Field(64, ge=1)
+    # A fixed held-out set from its own seed stream, in its own file, generated only when
+    # asked for (`unisim evaluate --split heldout`), never read for any choice. 128: enough
+    # for a bootstrap interval, and it costs nothing until used. Not part of the data hash.
+    n_heldout: int = Field(128, ge=0)
+    # Coefficient draws for the held-out split only, e.g. {nu: {log_uniform: [0.005, 0.02]}}
+    # for a model trained on a set of viscosities: values inside the range, not in training.
+    heldout_coefficients: dict[str, Draw] = {}
     seed: int = 0  # data seed, independent of the training seed
-    ic: InitialConditionConfig = InitialConditionConfig()
     cache_dir: str = "data/cache"
     downsample_x: int = Field(1, ge=1)  # PDEBench baselines: 4 (when reading their files)
     downsample_t: int = Field(1, ge=1)  # PDEBench baselines: 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Configs from before ``data.equation``: ``data.nu`` and ``data.ic`` were Burgers'.
+        An equation without ``name`` is the default one, Burgers (``--set data.equation.nu``)."""
+        if not isinstance(data, dict):
+            return data
+        eq = data.get("equation")
+        if isinstance(eq, dict) and "name" not in eq:
+            data = {**data, "equation": {"name": "burgers", **eq}}
+        if not ({"nu", "ic"} & set(data)):
+            return data
+        data = dict(data)
+        equation = data.get("equation") or {}
+        equation = dict(equation) if isinstance(equation, dict) else equation.model_dump()
+        name = equation.setdefault("name", "burgers")
+        if name != "burgers":
+            keys = " and ".join(f"data.{k}" for k in ("nu", "ic") if k in data)
+            raise CrossFieldError(
+                f"{keys} belong to Burgers (the old spelling of data.equation.nu / .ic), but "
+                f"data.equation.name is {name!r}: set data.equation.<coefficient> instead",
+                "equation",
+            )
+        for key in ("nu", "ic"):
+            if key in data:
+                value = data.pop(key)  # the old InitialConditionConfig is a plain section
+                equation[key] = value.model_dump() if hasattr(value, "model_dump") else value
+        data["equation"] = equation
+        return data
+
+    @property
+    def pde(self) -> PDE:
+        return get_pde(self.equation.name)
+
+    @property
+    def nu(self) -> float | None:
+        """Burgers' viscosity when it is one fixed value (callers from before the seam)."""
+        value = getattr(self.equation, "nu", None)
+        is_fixed = self.equation.name == "burgers" and isinstance(value, (int, float))
+        return float(value) if is_fixed else None
+
+    @property
+    def heldout_spec(self) -> Any:
+        """The equation spec the held-out split is drawn from."""
+        if not self.heldout_coefficients:
+            return self.equation
+        return self.equation.model_copy(update=self.heldout_coefficients)
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -67,6 +125,22 @@ class DataConfig(Section):
             raise CrossFieldError(
                 f"solver_nx must be even for the FFT solver (got {self.solver_nx})", "solver_nx"
             )
+        if self.heldout_coefficients:
+            known = self.pde.coefficient_names
+            for key in self.heldout_coefficients:
+                if key not in known:
+                    raise CrossFieldError(
+                        f"{key!r} is not a coefficient of {self.pde.name} "
+                        f"(one of {', '.join(known)})",
+                        f"heldout_coefficients.{key}",
+                    )
+            try:  # the spec's own range checks
+                type(self.equation).model_validate(
+                    {**self.equation.model_dump(), **self.heldout_coefficients}
+                )
+            except ValueError as exc:
+                first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+                raise CrossFieldError(first, "heldout_coefficients") from None
         if self.nx % self.downsample_x:
             raise CrossFieldError(
                 f"downsample_x must divide nx so the periodic grid stays uniform "
@@ -76,11 +150,15 @@ class DataConfig(Section):
             )
         if self.source == "pdebench" and not self.path:
             raise CrossFieldError(
-                "source=pdebench needs data.path (a 1D_Burgers_Sols_Nu*.hdf5 file)",
+                f"source=pdebench needs data.path (a {self._pdebench_glob()} file)",
                 "path",
                 "source",
             )
         return self
+
+    def _pdebench_glob(self) -> str:
+        naming = self.pde.pdebench
+        return naming.glob if naming is not None else "PDEBench HDF5"
 
 
 def _model_name(value: Any) -> Any:

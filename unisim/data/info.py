@@ -48,6 +48,7 @@ def describe(
     splits = {k: int(attrs[k]) for k in ("n_train", "n_val", "n_test") if k in attrs}
     return {
         "path": str(path),
+        "pde": attrs.get("pde"),  # unisim's files; None for PDEBench's own
         "shape": [n, nt, nx],
         "nu": nu,
         "nu_from": "attribute" if "nu" in attrs else ("file name" if nu is not None else None),

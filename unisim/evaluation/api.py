@@ -102,7 +102,7 @@ def _score(store: Store, x: Inputs, baseline_models: bool, fno_source: str | Non
     """Evaluate the model, persistence, the champion (cached) and optionally the FNO."""
     log.info("evaluating %s on %s/%s: %s", x.source, x.split, x.stage, x.traj.shape)
     bs = x.cfg.evaluation.batch_size
-    scores = evaluate_loaded(x.loaded, x.traj, nu=x.nu, batch_size=bs, device=x.device)
+    scores = evaluate_loaded(x.loaded, x.traj, cond=x.cond, batch_size=bs, device=x.device)
     metrics = dict(scores.metrics)
     loaded = x.loaded
     baselines: dict[str, Baseline] = {
@@ -115,7 +115,7 @@ def _score(store: Store, x: Inputs, baseline_models: bool, fno_source: str | Non
                 (loaded.registered_name, loaded.version) if loaded.version else None
             ),
             traj=x.traj,
-            nu=x.nu,
+            cond=x.cond,
             selection=x.selection,
             data_hash=x.data_hash,
             device=x.device,
@@ -130,7 +130,7 @@ def _score(store: Store, x: Inputs, baseline_models: bool, fno_source: str | Non
             experiment_id=loaded.experiment_id,
             data_hash=x.data_hash,
             traj=x.traj,
-            nu=x.nu,
+            cond=x.cond,
             batch_size=bs,
             device=x.device,
         )
@@ -149,8 +149,15 @@ def _score(store: Store, x: Inputs, baseline_models: bool, fno_source: str | Non
         baseline_error=champ.error,
         per_trajectory=scores.per_trajectory,
         baseline_per_trajectory=champ.per_trajectory,
+        invariants=_invariants(x.cfg),
     )
     return Scored(scores, metrics, baselines, rows, all_passed(rows))
+
+
+def _invariants(cfg: Config) -> frozenset[str]:
+    """The physics laws of the config's PDE (``unisim.pdes``), as gate names know them."""
+    data = cfg.data
+    return frozenset(str(i.value) for i in data.pde.invariants(data.equation))
 
 
 def run_evaluation(
@@ -168,6 +175,7 @@ def run_evaluation(
     plots: bool = True,
     extra_tags: dict[str, str] | None = None,
     splits: Any = None,
+    condition_on: str = "true",
 ) -> EvalResult:
     """Evaluate ``source`` (run id, ``models:/...`` URI or checkpoint) on ``split``.
 
@@ -179,6 +187,10 @@ def run_evaluation(
     adds the FNO baseline (``fno_source``, or the newest FNO run on the same
     data); persistence and the champion are always evaluated. ``extra_tags`` go
     onto the evaluate run; ``splits`` replaces ``load_data(cfg.data)`` (tests).
+    ``split="heldout"`` evaluates on the held-out file (generated on first use) and logs
+    ``heldout/...`` metrics too. ``condition_on="nearest-train"`` tells the model the
+    training coefficients nearest to each trajectory's instead of the true ones (a
+    diagnostic of how conditioning generalises; never written onto the training run).
     """
     from unisim.config import experiment_name
 
@@ -192,6 +204,7 @@ def run_evaluation(
         split=split,
         stage=stage,
         splits=splits,
+        condition_on=condition_on,
     )
     from unisim.training.threads import apply_threads, resolve_threads
 
@@ -207,6 +220,7 @@ def run_evaluation(
         T.TAG_MODEL_VERSION: x.loaded.version,
         T.TAG_MODEL_SOURCE: source,
         T.TAG_SPLIT: x.split,
+        T.TAG_CONDITION_ON: x.condition_on if x.condition_on != "true" else None,
         **(extra_tags or {}),
     }
     with T.start_run(
@@ -226,13 +240,20 @@ def run_evaluation(
                 name=name, source=str(x.splits.path), digest=x.data_hash, context=x.split
             )
         run.set_tags({T.TAG_DATA_HASH: x.data_hash, T.TAG_GATES_PASSED: str(s.passed).lower()})
+        if x.split != "test" or x.condition_on != "true":  # other trajectories or inputs
+            from unisim.config.protocol import protocol
+
+            tag, summary = protocol(x.cfg, x.split, x.condition_on)
+            run.set_tags({T.TAG_PROTOCOL: tag, T.TAG_PROTOCOL_SUMMARY: summary})
         run.set_tags(gate_tags(s.gates))
         run.metrics.log(s.metrics)
+        if x.split == "heldout":  # named apart, so a held-out figure is never a headline
+            run.metrics.log({f"heldout/{k}": v for k, v in s.metrics.items()})
         curves = zip(s.scores.rollout_curve, s.scores.one_step_curve, strict=True)
         for step, (r, o) in enumerate(curves, 1):  # step 1 = first predicted frame
             run.metrics.log({T.ROLLOUT_CURVE: float(r), T.ONE_STEP_CURVE: float(o)}, step=step)
         report = build_eval_report(x, s, run.run_id)
-        if x.loaded.run_id is not None:
+        if x.loaded.run_id is not None and x.condition_on == "true":
             why_not = record_on_training_run(
                 store,
                 x.loaded.run_id,

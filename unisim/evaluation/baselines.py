@@ -2,7 +2,7 @@
 
     persistence = persistence_baseline(traj, context=1)        # always cheap, no model
     fno = fno_baseline(store, loaded, fno_source=None, experiment_id=exp, data_hash=h,
-                       traj=traj, nu=nu, batch_size=64, device="cpu")
+                       traj=traj, cond=cond, batch_size=64, device="cpu")
 
 Persistence predicts u(t) = u(t0): a surrogate that does not beat it has learnt
 nothing. The FNO baseline is a trained FNO run: the one passed explicitly
@@ -46,7 +46,7 @@ def fno_baseline(
     experiment_id: str | None,
     data_hash: str,
     traj: np.ndarray,
-    nu: float | None,
+    cond: np.ndarray | None,
     batch_size: int,
     device: Any,
 ) -> Baseline:
@@ -63,7 +63,7 @@ def fno_baseline(
         return Baseline(reason="the FNO run is the evaluated run", label="fno")
     try:
         fno = load_source(source, store)
-        scores = evaluate_loaded(fno, traj, nu=nu, batch_size=batch_size, device=device)
+        scores = evaluate_loaded(fno, traj, cond=cond, batch_size=batch_size, device=device)
     except UnisimError as exc:
         log.warning("FNO baseline %s skipped: %s", source, exc)
         return Baseline(error=f"FNO baseline {source} not evaluated: {exc}", label="fno")

@@ -1,7 +1,7 @@
 """The champion baseline: evaluate the registry's champion once per data and split, cached.
 
     base = champion_baseline(store, cfg, evaluated_run_id=run_id, evaluated_version=None,
-                             traj=traj, nu=nu, selection=Selection("test", "full", 1, None),
+                             traj=traj, cond=cond, selection=Selection("test", "full", 1, None),
                              data_hash=h, device="cpu")
     base.metrics        # the champion's metrics on the same trajectories, or None
     base.reason         # why there is no comparison ("provisional: no champion", ...)
@@ -43,11 +43,13 @@ class Selection:
     stage: str
     stride: int = 1
     max_samples: int | None = None
+    condition_on: str = "true"  # or "nearest-train": what the models are told
 
     @property
     def key(self) -> str:
         cap = "all" if self.max_samples is None else str(self.max_samples)
-        return f"{self.split}.s{self.stride}.m{cap}"
+        told = "" if self.condition_on == "true" else f".c{self.condition_on}"
+        return f"{self.split}.s{self.stride}.m{cap}{told}"
 
 
 @dataclass
@@ -87,7 +89,7 @@ def champion_baseline(
     evaluated_run_id: str | None,
     evaluated_version: tuple[str, str] | None,
     traj: np.ndarray,
-    nu: float | None,
+    cond: np.ndarray | None,
     selection: Selection,
     data_hash: str,
     device: Any,
@@ -133,7 +135,7 @@ def champion_baseline(
     try:
         loaded = load_source(champ.uri, store)
         scores = evaluate_loaded(
-            loaded, traj, nu=nu, batch_size=cfg.evaluation.batch_size, device=device
+            loaded, traj, cond=cond, batch_size=cfg.evaluation.batch_size, device=device
         )
     except GridMismatch as exc:
         return Baseline(

@@ -1,6 +1,6 @@
 """The evaluation engine without MLflow: a model (or a baseline) and trajectories in, scores out.
 
-    scores = evaluate_model(model, traj, context=1, nu=0.01, batch_size=64, device="cpu")
+    scores = evaluate_model(model, traj, context=1, cond=cond, batch_size=64, device="cpu")
     scores.metrics["final_nrmse"], scores.rollout_curve   # (nt - context,) nRMSE per step
     evaluate_persistence(traj, context=1).metrics
 
@@ -85,14 +85,14 @@ def evaluate_model(
     traj: np.ndarray,
     *,
     context: int,
-    nu: float | None,
+    cond: np.ndarray | None,
     batch_size: int = 64,
     device: Any = "cpu",
 ) -> Scores:
     """Run a model's rollout and one-step predictions on ``traj`` and score them."""
     start = time.perf_counter()
     step = Stepper(model, device)  # shared, so a batch-of-one model is detected once
-    kw = {"context": context, "nu": nu, "batch_size": batch_size}
+    kw = {"context": context, "cond": cond, "batch_size": batch_size}
     rollout = predict_rollout(step, traj, **kw)
     one_step = predict_one_step(step, traj, **kw)
     scores = score_predictions(traj, rollout, one_step, context)
@@ -124,7 +124,7 @@ def evaluate_loaded(
     loaded: LoadedModel,
     traj: np.ndarray,
     *,
-    nu: float | None,
+    cond: np.ndarray | None,
     batch_size: int,
     device: Any,
 ) -> Scores:
@@ -139,7 +139,7 @@ def evaluate_loaded(
         )
     try:
         return evaluate_model(
-            loaded.model, traj, context=context, nu=nu, batch_size=batch_size, device=device
+            loaded.model, traj, context=context, cond=cond, batch_size=batch_size, device=device
         )
     except (AssertionError, RuntimeError, ValueError) as exc:  # shape errors, export guards
         text = str(exc).strip().splitlines()

@@ -112,6 +112,7 @@ def _metric_rows(
     baseline_error: str | None,
     per_trajectory: Any = None,
     baseline_per_trajectory: Any = None,
+    invariants: frozenset[str] | None = None,
 ) -> list[GateRow]:
     name, gib = gate.metric, gate.greater_is_better
     op = ">=" if gib else "<="
@@ -178,7 +179,16 @@ def _metric_rows(
     return rows
 
 
-def _physics_rows(metrics: dict[str, float], gates: GatesConfig) -> list[GateRow]:
+# physics gate metric -> the PDE invariant (unisim.pdes.Invariant value) it checks
+PHYSICS_INVARIANTS = {
+    "conservation_gap": "mean_conserved",
+    "energy_violation": "energy_nonincreasing",
+}
+
+
+def _physics_rows(
+    metrics: dict[str, float], gates: GatesConfig, invariants: frozenset[str] | None
+) -> list[GateRow]:
     phys = gates.physics
     rows: list[GateRow] = []
     for metric, limit in (
@@ -187,6 +197,8 @@ def _physics_rows(metrics: dict[str, float], gates: GatesConfig) -> list[GateRow
     ):
         if limit is None:
             continue
+        if invariants is not None and PHYSICS_INVARIANTS[metric] not in invariants:
+            continue  # not a law of this PDE (reaction grows u): nothing to gate
         value = metrics.get(metric)
         if value is None or not math.isfinite(value):
             why = "metric not produced" if value is None else f"value is {value}"
@@ -217,6 +229,7 @@ def evaluate_gates(
     baseline_error: str | None = None,
     per_trajectory: Any = None,
     baseline_per_trajectory: Any = None,
+    invariants: frozenset[str] | None = None,
 ) -> list[GateRow]:
     """The gate table for ``stage``: metric gates of that stage, then the physics gates.
 
@@ -225,6 +238,8 @@ def evaluate_gates(
     says a champion exists but could not be evaluated: the change checks fail.
     ``per_trajectory`` / ``baseline_per_trajectory``: the rollout nRMSE of each
     trajectory, candidate and champion, on the same trajectories (paired gates).
+    ``invariants``: the values of ``pde.invariants(spec)``; a physics gate whose law the
+    PDE does not obey is left out (None: all apply, as for Burgers).
     """
     rows: list[GateRow] = []
     for gate in gates.metrics:
@@ -247,7 +262,7 @@ def evaluate_gates(
                 baseline_per_trajectory,
             )  # fmt: skip
         )
-    rows.extend(_physics_rows(metrics, gates))
+    rows.extend(_physics_rows(metrics, gates, invariants))
     return rows
 
 

@@ -24,11 +24,14 @@ from unisim.evaluation.sources import LoadedModel, load_source, model_grid
 
 if TYPE_CHECKING:
     from unisim.config import Config
-    from unisim.data import BurgersSplits
+    from unisim.data import Splits
     from unisim.tracking import Store
 
-SPLITS = ("val", "test")
+SPLITS = ("val", "test", "heldout")
 STAGES = ("fast", "full")
+# What the model is told about each trajectory's coefficients: the truth, or the nearest
+# coefficients it was trained on (what a model that cannot interpolate would need).
+CONDITION_ON = ("true", "nearest-train")
 
 
 def check_gate_metrics(cfg: Config) -> None:
@@ -50,7 +53,10 @@ def select_trajectories(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, nt, X) of the split and their (N,) positions in it; the fast stage keeps every
     k-th, at most ``fast_max_samples``."""
-    traj = np.asarray(getattr(splits, split))
+    traj = getattr(splits, split, None)
+    if traj is None:
+        raise UnisimError(f"split {split!r}: not loaded")
+    traj = np.asarray(traj)
     index = np.arange(traj.shape[0])
     if stage == "fast":
         keep = slice(None, None, cfg.evaluation.fast_stride)
@@ -106,7 +112,7 @@ class Inputs:
     source: str
     loaded: LoadedModel
     cfg: Config
-    splits: BurgersSplits
+    splits: Splits
     traj: np.ndarray  # (N, nt, X) the selected trajectories
     indices: np.ndarray  # (N,) their positions in the split
     split: str
@@ -114,8 +120,10 @@ class Inputs:
     selection: Selection
     data_hash: str
     device: Any
-    nu: float | None
+    cond: np.ndarray | None  # (N, K) conditioning vectors the model is told
+    coeffs: np.ndarray | None  # (N, C) the trajectories' true coefficients
     context: int
+    condition_on: str = "true"
 
 
 def prepare(
@@ -128,9 +136,14 @@ def prepare(
     split: str,
     stage: str | None,
     splits: Any,
+    condition_on: str = "true",
 ) -> Inputs:
-    from unisim.data import load_data
+    from unisim.data import load_data, load_heldout
 
+    if condition_on not in CONDITION_ON:
+        raise UnisimError(
+            f"--condition-on {condition_on!r}: must be one of {', '.join(CONDITION_ON)}"
+        )
     if split not in SPLITS:
         raise UnisimError(f"--split {split!r}: must be one of {', '.join(SPLITS)}")
     stage = stage or ("fast" if split == "val" else "full")
@@ -142,11 +155,17 @@ def prepare(
     nx, context = model_grid(loaded)
     if splits is None:  # refuse a grid the model does not fit before generating its data
         check_grid(loaded.source, cfg, nx, context)
-    splits = splits if splits is not None else load_data(cfg.data)
+    if splits is None:  # read only what this evaluation looks at (a fast one never sees test)
+        needed = {split} & {"train", "val", "test"}
+        if condition_on == "nearest-train":
+            needed.add("train")
+        splits = load_data(cfg.data, splits=tuple(sorted(needed)))
+    if split == "heldout" and getattr(splits, "heldout", None) is None:
+        splits = load_heldout(cfg.data, splits)
     selection = Selection(split, stage, *(
         (cfg.evaluation.fast_stride, cfg.evaluation.fast_max_samples)
         if stage == "fast" else (1, None)
-    ))  # fmt: skip
+    ), condition_on=condition_on)  # fmt: skip
     traj, indices = select_trajectories(splits, split, stage, cfg)
     return Inputs(
         source=source,
@@ -160,6 +179,36 @@ def prepare(
         selection=selection,
         data_hash=str(splits.data_hash),
         device=pick_device(cfg.evaluation.device),
-        nu=float(splits.nu) if getattr(splits, "nu", None) is not None else None,
+        cond=_conditioning(splits, split, indices, condition_on),
+        coeffs=_coefficients(splits, split, indices),
         context=context,
+        condition_on=condition_on,
     )
+
+
+def _coefficients(splits: Any, split: str, indices: np.ndarray) -> np.ndarray | None:
+    coeffs = getattr(splits, "coeffs", None)
+    if not coeffs or split not in coeffs:
+        return None
+    return np.asarray(coeffs[split])[indices]
+
+
+def nearest_train(splits: Any, coeffs: np.ndarray) -> np.ndarray:
+    """For each row of ``coeffs`` (N, C), the training coefficients nearest to it, measured
+    in the conditioning space (normalised by the PDE spec): (N, C)."""
+    pde = splits.pde
+    seen = np.unique(np.asarray(splits.coeffs["train"]), axis=0)  # (M, C)
+    a, b = pde.conditioning(coeffs), pde.conditioning(seen)  # (N, K), (M, K)
+    nearest = np.argmin(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), axis=1)
+    return seen[nearest]
+
+
+def _conditioning(
+    splits: Any, split: str, indices: np.ndarray, condition_on: str
+) -> np.ndarray | None:
+    coeffs = _coefficients(splits, split, indices)
+    if coeffs is None:
+        return None
+    if condition_on == "nearest-train":
+        coeffs = nearest_train(splits, coeffs)
+    return splits.pde.conditioning(coeffs)

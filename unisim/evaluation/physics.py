@@ -1,4 +1,7 @@
-"""Physics checks on predicted trajectories of viscous Burgers on a periodic domain.
+"""Physics checks on predicted trajectories on a periodic domain (Burgers, advection, heat).
+
+Which checks gate a model comes from its PDE: ``pde.invariants(spec)`` (unisim/pdes/)
+names the laws the equation obeys; ``unisim.evaluation.gates`` drops the rest.
 
     from unisim.evaluation.physics import physics_metrics
     physics_metrics(pred, reference)   # pred (N, T, X) rollout, reference (N, X) last true input

@@ -93,6 +93,21 @@ def record_on_training_run(
     return None
 
 
+def _coefficient_summary(x: Inputs) -> dict[str, Any] | None:
+    """Per coefficient: min, max and the number of distinct values among the trajectories."""
+    if x.coeffs is None:
+        return None
+    names = x.splits.pde.coefficient_names
+    return {
+        name: {
+            "min": float(np.min(col)),
+            "max": float(np.max(col)),
+            "distinct": int(len(np.unique(col))),
+        }
+        for name, col in zip(names, np.asarray(x.coeffs).T, strict=True)
+    }
+
+
 def build_eval_report(x: Inputs, s: Scored, run_id: str) -> dict[str, Any]:
     from unisim.evaluation.statistics import summarize_seeds
 
@@ -110,7 +125,10 @@ def build_eval_report(x: Inputs, s: Scored, run_id: str) -> dict[str, Any]:
             "nt": int(x.traj.shape[1]),
             "nx": int(x.traj.shape[2]),
             "context": x.context,
-            "nu": x.nu,
+            "pde": getattr(x.splits, "pde_name", None),
+            "nu": getattr(x.splits, "nu", None),
+            "coefficients": _coefficient_summary(x),
+            "condition_on": x.condition_on,
             "selection": x.selection.key,
             "physics_of_truth": data_physics(x.traj, x.context),
         },

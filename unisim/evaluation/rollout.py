@@ -1,11 +1,12 @@
 """Predictions for evaluation: teacher-forced one-step and autoregressive rollouts.
 
-    pred = predict_rollout(model, traj, context=1, nu=0.01)   # (N, nt - 1, X)
-    step = predict_one_step(model, traj, context=1, nu=0.01)  # (N, nt - 1, X)
+    pred = predict_rollout(model, traj, context=1, cond=cond)   # (N, nt - 1, X)
+    step = predict_one_step(model, traj, context=1, cond=cond)  # (N, nt - 1, X)
     base = persistence_rollout(traj, context=1)              # u(t) = u(t0) for all t
 
-``traj`` is a float array (N, nt, X) of true trajectories. A model maps a
-window ``(B, context, X)`` (and ``nu``) to the next frame ``(B, X)``. The
+``traj`` is a float array (N, nt, X) of true trajectories, ``cond`` (N, K) their
+conditioning vectors (``pde.conditioning(coeffs)``) or None. A model maps a
+window ``(B, context, X)`` (and ``cond`` (B, K)) to the next frame ``(B, X)``. The
 rollout starts from the first ``context`` true frames and feeds its own
 predictions back; one-step prediction always feeds true frames. Both return the
 predicted steps only (context excluded), in float32 numpy, under
@@ -38,28 +39,21 @@ def pick_device(name: str = "auto") -> Any:
     return torch.device("cpu")
 
 
-def _takes_nu(model: Any) -> bool:
+def _takes_cond(model: Any) -> bool:
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError, AttributeError):
         return True
-    return "nu" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
-
-
-def nu_tensor(nu: float | None, window: Any) -> Any:
-    """The viscosity as the (B,) tensor models take, or None."""
-    import torch
-
-    if nu is None:
-        return None
-    return torch.full((window.shape[0],), float(nu), dtype=window.dtype, device=window.device)
+    return bool({"cond", "nu"} & set(params)) or any(
+        p.kind == p.VAR_KEYWORD for p in params.values()
+    )
 
 
 class Stepper:
-    """One model step ``(B, C, X), (B,) | None -> (B, X)`` that copes with exported models.
+    """One model step ``(B, C, X), (B, K) | None -> (B, X)`` that copes with exported models.
 
     MLflow 3 logs PyTorch models as ``torch.export`` programs by default: they
-    refuse ``.eval()``, take no ``nu`` (their viscosity is baked in), and an
+    refuse ``.eval()``, take no ``cond`` (their default is baked in), and an
     export traced on a batch of one accepts only batches of one. Such a model
     runs here one sample at a time, which is slower but gives the same numbers.
     """
@@ -75,7 +69,7 @@ class Stepper:
         with contextlib.suppress(NotImplementedError):  # an exported program refuses .eval()
             model.eval()
         self.model = model
-        self.takes_nu = _takes_nu(model)
+        self.takes_cond = _takes_cond(model)
         self.dtype = next(
             (p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32
         )
@@ -86,28 +80,37 @@ class Stepper:
 
         return torch.as_tensor(np.asarray(array), device=self.device).to(self.dtype)
 
-    def _call(self, window: Any, nu: Any) -> Any:
-        if self.takes_nu and nu is not None:
-            return self.model(window, nu)
+    def cond_tensor(self, cond: np.ndarray | None, lo: int, hi: int, repeat: int = 1) -> Any:
+        """Rows ``lo:hi`` of ``cond`` (N, K) as a tensor, each repeated ``repeat`` times."""
+        import torch
+
+        if cond is None:
+            return None
+        rows = self.tensor(np.asarray(cond)[lo:hi])
+        return torch.repeat_interleave(rows, repeat, dim=0) if repeat > 1 else rows
+
+    def _call(self, window: Any, cond: Any) -> Any:
+        if self.takes_cond and cond is not None:
+            return self.model(window, cond)
         return self.model(window)
 
-    def __call__(self, window: Any, nu: Any = None) -> Any:
+    def __call__(self, window: Any, cond: Any = None) -> Any:
         import torch
 
         if self.one_by_one:
             out = torch.cat(
-                [self._call(window[i : i + 1], None if nu is None else nu[i : i + 1])
+                [self._call(window[i : i + 1], None if cond is None else cond[i : i + 1])
                  for i in range(window.shape[0])]
             )  # fmt: skip
         else:
             try:
-                out = self._call(window, nu)
+                out = self._call(window, cond)
             except (AssertionError, RuntimeError) as exc:
                 if window.shape[0] == 1 or ".size()[0]" not in str(exc):
                     raise  # not the batch-of-one limitation of an exported model
                 log.warning("model accepts only batches of one (exported on one sample)")
                 self.one_by_one = True
-                return self(window, nu)
+                return self(window, cond)
         if tuple(out.shape) != (window.shape[0], window.shape[-1]):
             raise ValueError(f"model returned {tuple(out.shape)} for input {tuple(window.shape)}")
         return out
@@ -125,7 +128,7 @@ def predict_rollout(
     traj: np.ndarray,
     *,
     context: int,
-    nu: float | None = None,
+    cond: np.ndarray | None = None,
     batch_size: int = 64,
     device: Any = "cpu",
 ) -> np.ndarray:
@@ -141,7 +144,8 @@ def predict_rollout(
     with torch.inference_mode():
         for lo in range(0, traj.shape[0], batch_size):
             window = step.tensor(traj[lo : lo + batch_size, :context])  # (B, C, X)
-            pred = rollout(step, window, steps, nu_tensor(nu, window))  # (B, steps, X)
+            c = step.cond_tensor(cond, lo, lo + batch_size)  # (B, K) | None
+            pred = rollout(step, window, steps, c)  # (B, steps, X)
             out[lo : lo + batch_size] = pred.float().cpu().numpy()
     return out
 
@@ -151,7 +155,7 @@ def predict_one_step(
     traj: np.ndarray,
     *,
     context: int,
-    nu: float | None = None,
+    cond: np.ndarray | None = None,
     batch_size: int = 64,
     device: Any = "cpu",
 ) -> np.ndarray:
@@ -170,7 +174,7 @@ def predict_one_step(
             # all windows of the chunk at once: (B, steps, C, X) -> (B * steps, C, X)
             windows = chunk.unfold(1, context, 1)[:, :steps].permute(0, 1, 3, 2)
             flat = windows.reshape(b * steps, context, nx)
-            pred = step(flat, nu_tensor(nu, flat))
+            pred = step(flat, step.cond_tensor(cond, lo, lo + b, repeat=steps))
             out[lo : lo + b] = pred.reshape(b, steps, nx).float().cpu().numpy()
     return out
 

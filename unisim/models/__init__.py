@@ -5,10 +5,11 @@
     nxt = model(u)                         # u: (B, context, X) -> (B, X), the next stored step
     traj = rollout(model, u, steps=10)     # (B, context, X) -> (B, 10, X), autoregressive
 
-Every model has the same call signature ``model(u, nu=None)``: ``u`` holds the
-last ``context`` stored time steps, ``nu`` is a (B,) tensor of viscosities or
-None (the config's ``data.nu``, stored in the model as a buffer). Models never
-import mlflow; they are plain ``nn.Module`` objects.
+Every model has the same call signature ``model(u, cond=None)``: ``u`` holds the
+last ``context`` stored time steps, ``cond`` is the (B, K) conditioning vector of the
+PDE (``pde.conditioning(coeffs)``: its K coefficients, each normalised onto [-1, 1] by
+the PDE spec) or None (the centre of the config's draws, stored in the model as a
+buffer). Models never import mlflow; they are plain ``nn.Module`` objects.
 
 Adding an architecture: one spec module here, ``unisim/models/NAME.py``, with its
 config (a ``unisim.config.base.ModelSpec`` subclass with ``name: Literal["NAME"]`` and
@@ -86,6 +87,12 @@ def build_model(cfg: Config) -> nn.Module:
     return MODEL_REGISTRY[name](cfg)
 
 
+def default_cond(cfg: Config) -> list[float]:
+    """The conditioning vector a model of ``cfg`` assumes when not told (K floats)."""
+    spec = cfg.data.equation
+    return [float(v) for v in cfg.data.pde.default_conditioning(spec)]
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (0 for persistence)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -95,7 +102,7 @@ def rollout(
     model: nn.Module,
     context_frames: torch.Tensor,
     steps: int,
-    nu: torch.Tensor | None = None,
+    cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Autoregressive rollout: (B, C, X) true frames -> (B, steps, X) predicted frames.
 
@@ -108,7 +115,7 @@ def rollout(
     window = context_frames
     frames = []
     for _ in range(steps):
-        nxt = model(window, nu)  # (B, X)
+        nxt = model(window, cond)  # (B, X); cond (B, K) is the same every step
         frames.append(nxt)
         window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
     return torch.stack(frames, dim=1)
@@ -120,6 +127,7 @@ __all__ = [
     "MODEL_SPECS",
     "build_model",
     "count_parameters",
+    "default_cond",
     "load_architectures",
     "register",
     "rollout",

@@ -50,6 +50,7 @@ class FNOModelConfig(ModelSpec):
 
 @register(FNOModelConfig)
 def build_fno(cfg: Config) -> nn.Module:
+    from unisim.models import default_cond
     from unisim.models.nets.fno import FNO1d
 
     m = cfg.model
@@ -57,11 +58,11 @@ def build_fno(cfg: Config) -> nn.Module:
     return FNO1d(
         context=m.context,
         nx=cfg.data.nx // cfg.data.downsample_x,
-        nu=cfg.data.nu,
+        cond=default_cond(cfg),
         modes=m.fno.modes,
         width=m.fno.width,
         layers=m.fno.layers,
-        condition_nu=m.condition_nu,
+        condition=m.condition,
     )
 
 

@@ -64,6 +64,7 @@ class LatentModelConfig(ModelSpec):
 
 @register(LatentModelConfig)
 def build_latent(cfg: Config) -> nn.Module:
+    from unisim.models import default_cond
     from unisim.models.nets.latent import LatentSurrogate
 
     m = cfg.model
@@ -72,7 +73,7 @@ def build_latent(cfg: Config) -> nn.Module:
     return LatentSurrogate(
         context=m.context,
         nx=cfg.data.nx // cfg.data.downsample_x,
-        nu=cfg.data.nu,
+        cond=default_cond(cfg),
         dim=lat.dim,
         tokens=lat.tokens,
         processor=lat.processor,
@@ -81,7 +82,7 @@ def build_latent(cfg: Config) -> nn.Module:
         hidden=lat.hidden,
         ffn=lat.ffn,
         width=lat.width,
-        condition_nu=m.condition_nu,
+        condition=m.condition,
     )
 
 

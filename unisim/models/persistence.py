@@ -27,11 +27,11 @@ class PersistenceModelConfig(ModelSpec):
 
 @register(PersistenceModelConfig)
 def build_persistence(cfg: Config) -> nn.Module:
+    from unisim.models import default_cond
     from unisim.models.nets.persistence import Persistence
 
-    return Persistence(
-        context=cfg.model.context, nx=cfg.data.nx // cfg.data.downsample_x, nu=cfg.data.nu
-    )
+    nx = cfg.data.nx // cfg.data.downsample_x
+    return Persistence(context=cfg.model.context, nx=nx, cond=default_cond(cfg))
 
 
 def __getattr__(name: str) -> Any:

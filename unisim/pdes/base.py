@@ -173,6 +173,21 @@ class PDE(ABC):
         columns = [sample_draw(rng, n, getattr(spec, c.name)) for c in self.coefficients]
         return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
 
+    def default_coefficients(self, spec: Spec) -> np.ndarray:
+        """(C,) float64: the centre of each coefficient's draw (geometric for ``log`` ones),
+        what a model assumes when it is not told (an old caller, an exported model)."""
+        import numpy as np
+
+        out = []
+        for c in self.coefficients:
+            lo, hi = draw_bounds(getattr(spec, c.name))
+            out.append(math.sqrt(lo * hi) if c.log else 0.5 * (lo + hi))
+        return np.asarray(out, dtype=np.float64)
+
+    def default_conditioning(self, spec: Spec) -> np.ndarray:
+        """(C,) float32: ``conditioning`` of ``default_coefficients``."""
+        return self.conditioning(self.default_coefficients(spec)[None, :])[0]
+
     def conditioning(self, coeffs: np.ndarray) -> np.ndarray:
         """(N, C) float32: each column normalised as its ``Coefficient`` says."""
         import numpy as np

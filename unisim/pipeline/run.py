@@ -122,16 +122,25 @@ def run_pipeline(
     tags: dict[str, str] | None = None,
     on_event: Event | None = None,
     seeds: list[int] | tuple[int, ...] = (),
+    parent_run_id: str | None = None,
+    experiment: str | None = None,
 ) -> PipelineResult:
-    """Run every stage under one parent run; see the package docstring for the exit codes."""
+    """Run every stage under one parent run; see the package docstring for the exit codes.
+
+    ``parent_run_id`` nests the pipeline run under another (``unisim suite``), and
+    ``experiment`` replaces the config's experiment (the suite keeps its children together).
+    """
     overrides = list(overrides or [])
     config_path = str(config_path)
     cfg = load_config(config_path, overrides)  # bad input fails here, before any run
+    from unisim.data.store import check_data
+
+    check_data(cfg.data)  # so does a grid too coarse for the PDE's coefficients
     options = Options(
         force_train, force_full_eval, redo_eval, strict_exit, auto_promote, isolate, tuple(seeds)
     )
     store = T.connect(target or T.resolve_tracking())
-    experiment = experiment_name(config_path, cfg)
+    experiment = experiment or experiment_name(config_path, cfg)
     started = time.perf_counter()
 
     with T.start_run(
@@ -142,6 +151,7 @@ def run_pipeline(
         config_path=config_path,
         run_name=pipeline_run_name(cfg, config_path, overrides, experiment),
         tags=tags,
+        parent_run_id=parent_run_id,
     ) as parent:
         ctx = Context(
             cfg, config_path, overrides, store, parent, experiment, options, on_event or _quiet

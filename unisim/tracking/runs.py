@@ -38,6 +38,8 @@ from unisim.tracking.schema import (
     TAG_KIND,
     TAG_METRICS_UNSENT,
     TAG_PARENT_RUN,
+    TAG_PROTOCOL,
+    TAG_PROTOCOL_SUMMARY,
     TAG_STAGE,
     TAG_STATUS,
     Status,
@@ -105,10 +107,14 @@ class TrackedRun:
         ``description`` and, off Vast.ai, the ``vast.*`` section.
         """
         from unisim.config import config_hash, to_yaml
+        from unisim.config.protocol import protocol
 
         self.log_params(run_params(cfg))
         self.log_text(to_yaml(cfg), "config.yaml")
-        self.set_tags({TAG_CONFIG_HASH: config_hash(cfg)})
+        tag, summary = protocol(cfg)
+        self.set_tags(
+            {TAG_CONFIG_HASH: config_hash(cfg), TAG_PROTOCOL: tag, TAG_PROTOCOL_SUMMARY: summary}
+        )
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.store.log_text(self.run_id, text, artifact_file)

@@ -29,6 +29,7 @@ class Kind(_Str):
     EVALUATE = "evaluate"
     SWEEP = "sweep"
     TRIAL = "trial"
+    SUITE = "suite"  # `unisim suite`: the parent of one pipeline per PDE golden config
 
 
 class Status(_Str):
@@ -75,6 +76,8 @@ TAG_MODEL_NAME = "unisim.model_name"
 TAG_EVALUATED_RUN = "unisim.evaluated_run"  # on an evaluate run: the train run
 TAG_MODEL_SOURCE = "unisim.model_source"  # on an evaluate run: what the user passed
 TAG_SPLIT = "unisim.split"  # on an evaluate run
+TAG_CONDITION_ON = "unisim.condition_on"  # on an evaluate run told other coefficients
+TAG_SUITE_FILE = "unisim.suite_file"  # on a suite run: the suite file it ran
 TAG_TRAIN_RUN = "unisim.train_run"  # on a pipeline run: its train child (maybe reused)
 TAG_EVAL_KEY = "unisim.eval_key"  # on an evaluate run: model, data, stage, settings
 TAG_METRICS_UNSENT = "unisim.metrics_unsent"  # points waiting in the local journal

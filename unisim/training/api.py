@@ -193,11 +193,13 @@ def _load_splits(cfg: Config, dist: Any) -> Any:
     from unisim.data import load_data
     from unisim.training.distributed import barrier
 
+    # Training reads train and val only: the test split is for the full evaluation alone.
+    needed = ("train", "val")
     if dist.is_main:  # rank 0 generates (or reuses) the cache; the others then read it
-        splits = load_data(cfg.data)
+        splits = load_data(cfg.data, splits=needed)
     barrier(dist)
     if not dist.is_main:
-        splits = load_data(cfg.data)
+        splits = load_data(cfg.data, splits=needed)
     return splits
 
 
@@ -258,6 +260,8 @@ def _train(
         dist=dist,
         checkpoint_dir=ckdir,
         meta={"data_hash": splits.data_hash, "run_id": state["run_id"] if state else None},
+        train_cond=splits.conditioning("train"),
+        val_cond=splits.conditioning("val"),
     )
     if state is not None:
         trainer.load_state_dict(state)

@@ -1,8 +1,10 @@
 """The training objective and the window batches it consumes.
 
-    windows = TrajectoryWindows(train, context=1, horizon=4, device="cpu")   # train: (N, nt, X)
-    for window, target in windows.batches(epoch, batch_size=32, rank=0, world=1, seed=0):
-        loss, parts = objective(window, target)      # window (B, C, X), target (B, R, X)
+    windows = TrajectoryWindows(train, context=1, horizon=4, device="cpu", cond=cond)
+    for window, target, c in windows.batches(epoch, batch_size=32, rank=0, world=1, seed=0):
+        loss, parts = objective(window, target, c)   # (B, C, X), (B, R, X), (B, K) | None
+
+``train`` is (N, nt, X); ``cond`` (N, K) the PDE's conditioning vector per trajectory.
 
 The loss lives in physical space and is normalised per sample like the PDEBench
 nRMSE (RMSE over x divided by the RMS of the target over x), so the one-step,
@@ -45,21 +47,21 @@ class SurrogateObjective(nn.Module):
         self.pushforward = cfg.rollout_grad == "pushforward"
 
     def forward(
-        self, window: torch.Tensor, target: torch.Tensor
+        self, window: torch.Tensor, target: torch.Tensor, cond: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """window (B, C, X) true frames, target (B, R, X) the next R frames."""
+        """window (B, C, X) true frames, target (B, R, X) the next R frames, cond (B, K)."""
         steps = target.shape[1] if self.w_roll > 0 else 1
         parts: dict[str, torch.Tensor] = {}
         if self.pushforward and steps > 1:
-            first = self.model(window)  # (B, X) with gradient: the one-step term
+            first = self.model(window, cond)  # (B, X) with gradient: the one-step term
             with torch.no_grad():  # earlier steps: no gradient (pushforward trick)
-                prefix = rollout(self.model, window, steps - 1)
+                prefix = rollout(self.model, window, steps - 1, cond)
             frames = torch.cat([window, prefix], dim=1)[:, -window.shape[1] :]
-            last = self.model(frames)
+            last = self.model(frames, cond)
             parts["one_step"] = relative_rmse(first, target[:, 0])
             parts["rollout"] = relative_rmse(last, target[:, steps - 1])
         else:
-            pred = rollout(self.model, window, steps)  # (B, steps, X)
+            pred = rollout(self.model, window, steps, cond)  # (B, steps, X)
             parts["one_step"] = relative_rmse(pred[:, 0], target[:, 0])
             if self.w_roll > 0:
                 parts["rollout"] = relative_rmse(pred, target[:, :steps])
@@ -68,7 +70,7 @@ class SurrogateObjective(nn.Module):
             loss = loss + self.w_roll * parts["rollout"]
         reconstruct = getattr(self.model, "reconstruct", None)
         if self.w_rec > 0 and reconstruct is not None:
-            parts["recon"] = relative_rmse(reconstruct(window), window[:, -1])
+            parts["recon"] = relative_rmse(reconstruct(window, cond), window[:, -1])
             loss = loss + self.w_rec * parts["recon"]
         return loss, {k: v.detach() for k, v in parts.items()}
 
@@ -82,7 +84,15 @@ class TrajectoryWindows:
     rule), so a resumed run sees exactly the batches an uninterrupted one would.
     """
 
-    def __init__(self, data: np.ndarray, *, context: int, horizon: int, device: torch.device):
+    def __init__(
+        self,
+        data: np.ndarray,
+        *,
+        context: int,
+        horizon: int,
+        device: torch.device,
+        cond: np.ndarray | None = None,
+    ):
         if data.ndim != 3:
             raise ValueError(f"trajectories must be (N, nt, X), got {data.shape}")
         n, nt, _ = data.shape
@@ -92,6 +102,11 @@ class TrajectoryWindows:
         if self.starts < 1:
             raise ValueError(f"nt={nt} too short for context={context}")
         self.data = torch.as_tensor(np.ascontiguousarray(data), dtype=torch.float32).to(device)
+        self.cond = (  # (N, K) conditioning per trajectory, or None: the model's default
+            None
+            if cond is None
+            else torch.as_tensor(np.asarray(cond), dtype=torch.float32).reshape(n, -1).to(device)
+        )
         self.offsets = torch.arange(context + self.horizon, device=device)
         self.n_windows = n * self.starts
 
@@ -114,11 +129,12 @@ class TrajectoryWindows:
 
     def batches(
         self, epoch: int, *, batch_size: int, rank: int = 0, world: int = 1, seed: int = 0
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (window (B, C, X), target (B, R, X)) for one epoch."""
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """Yield (window (B, C, X), target (B, R, X), cond (B, K) | None) for one epoch."""
         idx = self.shard(epoch, rank=rank, world=world, seed=seed).to(self.data.device)
         for lo in range(0, len(idx), batch_size):
             chunk = idx[lo : lo + batch_size]
             traj, start = chunk // self.starts, chunk % self.starts
             frames = self.data[traj[:, None], start[:, None] + self.offsets]  # (B, C+R, X)
-            yield frames[:, : self.context], frames[:, self.context :]
+            cond = None if self.cond is None else self.cond[traj]
+            yield frames[:, : self.context], frames[:, self.context :], cond

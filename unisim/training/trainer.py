@@ -1,6 +1,7 @@
 """The training loop: epochs of optimisation, rollout validation, early stopping, checkpoints.
 
-    trainer = Trainer(cfg, model, train, val, device=torch.device("cpu"), checkpoint_dir=d)
+    trainer = Trainer(cfg, model, train, val, device=torch.device("cpu"), checkpoint_dir=d,
+                      train_cond=splits.conditioning("train"), val_cond=splits.conditioning("val"))
     trainer.load_state_dict(load_checkpoint(d / "last.pt"))     # optional: resume
     result = trainer.fit(callbacks=[MyCallback()])              # FitResult
     trainer.train_one_epoch(epoch) -> {"train/loss": ..., ...}; evaluate(model, val, ...) -> {...}
@@ -89,15 +90,18 @@ def evaluate(
     context: int,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    cond: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """``val/nrmse``: nRMSE of the rollout from the first ``context`` true frames (N, nt, X)."""
+    """``val/nrmse``: nRMSE of the rollout from the first ``context`` true frames (N, nt, X);
+    ``cond`` (N, K) the conditioning vector of each trajectory (None: the model's default)."""
     was_training = model.training
     model.eval()
     preds = []
     steps = traj.shape[1] - context
     for lo in range(0, traj.shape[0], batch_size):
         batch = torch.as_tensor(traj[lo : lo + batch_size, :context], device=device)
-        preds.append(rollout(model, batch.float(), steps).float().cpu().numpy())
+        c = None if cond is None else torch.as_tensor(cond[lo : lo + batch_size], device=device)
+        preds.append(rollout(model, batch.float(), steps, c).float().cpu().numpy())
     model.train(was_training)
     return {"val/nrmse": nrmse(np.concatenate(preds), traj[:, context:])}
 
@@ -137,6 +141,8 @@ class Trainer:
         dist: DistInfo | None = None,
         checkpoint_dir: Path | None = None,
         meta: dict[str, Any] | None = None,
+        train_cond: np.ndarray | None = None,
+        val_cond: np.ndarray | None = None,
     ) -> None:
         tc = cfg.training
         self.cfg, self.tc = cfg, tc
@@ -147,9 +153,13 @@ class Trainer:
         self.model = model.to(self.device)
         self.n_params = count_parameters(model)
         self.trainable = self.n_params > 0
-        self.val = val
+        self.val, self.val_cond = val, val_cond  # (N, K) conditioning per trajectory, or None
         self.windows = TrajectoryWindows(
-            train, context=cfg.model.context, horizon=tc.rollout_steps, device=self.device
+            train,
+            context=cfg.model.context,
+            horizon=tc.rollout_steps,
+            device=self.device,
+            cond=train_cond,
         )
         self.steps_per_epoch = self.windows.steps_per_epoch(tc.batch_size, self.dist.world_size)
         self.objective = SurrogateObjective(self.model, tc)
@@ -206,7 +216,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         n = 0
         t0 = time.perf_counter()
-        for window, target in self.windows.batches(
+        for window, target, cond in self.windows.batches(
             epoch,
             batch_size=self.tc.batch_size,
             rank=self.dist.rank,
@@ -214,7 +224,7 @@ class Trainer:
             seed=self.cfg.seed,
         ):
             with autocast:
-                loss, parts = self.train_module(window, target)
+                loss, parts = self.train_module(window, target, cond)
             self._check_finite(loss, epoch)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -245,6 +255,7 @@ class Trainer:
             context=self.cfg.model.context,
             batch_size=self.cfg.evaluation.batch_size,
             device=self.device,
+            cond=self.val_cond,
         )
 
     # ------------------------------------------------------------ the loop

@@ -1,11 +1,12 @@
 """A compact 1D Fourier Neural Operator baseline (Li et al. 2021; PDEBench's FNO1d shape).
 
-    model = FNO1d(context=1, nx=128, nu=0.01, modes=16, width=48, layers=4)
-    nxt = model(u)                    # (B, C, X) -> (B, X)
+    model = FNO1d(context=1, nx=128, cond=[0.0], modes=16, width=48, layers=4)
+    nxt = model(u, cond)              # (B, C, X), (B, K) -> (B, X)
 
 Built by ``unisim.models.fno`` (its config ``model.fno`` and builder) for ``model.name: fno``.
 
-Lifting (1x1 conv of the context frames, the grid coordinate and log-nu) to
+Lifting (1x1 conv of the context frames, the grid coordinate and the K
+conditioning channels, the PDE's normalised coefficients) to
 ``width`` channels, ``layers`` Fourier layers (spectral convolution on the lowest
 ``modes`` modes + a 1x1 skip, GELU), then a two-layer 1x1 projection. The output
 is the increment added to the newest input frame.
@@ -49,15 +50,15 @@ class FNO1d(Surrogate):
         *,
         context: int,
         nx: int,
-        nu: float,
+        cond: tuple[float, ...] | list[float] = (),
         modes: int,
         width: int,
         layers: int,
-        condition_nu: bool = True,
+        condition: bool = True,
     ) -> None:
-        super().__init__(context=context, nx=nx, nu=nu)
-        self.condition_nu = condition_nu
-        c_in = context + 1 + (1 if condition_nu else 0)  # frames, grid x, log nu
+        super().__init__(context=context, nx=nx, cond=cond)
+        self.condition_nu = condition  # the attribute's name in pickled models
+        c_in = context + 1 + (self.cond_dim if condition else 0)  # frames, grid x, cond
         self.register_buffer("grid", torch.arange(nx, dtype=torch.float32) / nx, persistent=False)
         self.lift = nn.Conv1d(c_in, width, 1)
         self.spectral = nn.ModuleList(SpectralConv1d(width, width, modes) for _ in range(layers))
@@ -67,12 +68,12 @@ class FNO1d(Surrogate):
             nn.Conv1d(width, 2 * width, 1), nn.GELU(), nn.Conv1d(2 * width, 1, 1)
         )
 
-    def forward(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         b, _, n = u.shape
         parts = [u, self.grid.to(u.dtype).expand(b, 1, n)]
         if self.condition_nu:
-            log_nu = self.log_nu(self.viscosity(u, nu))
-            parts.append(log_nu[:, None, None].expand(b, 1, n))
+            c = self.conditioning(u, cond)  # (B, K)
+            parts.append(c[:, :, None].expand(b, c.shape[1], n))
         h = self.lift(torch.cat(parts, dim=1))  # (B, width, X)
         last = len(self.spectral) - 1
         for i, (spec, skip) in enumerate(zip(self.spectral, self.skip, strict=True)):

@@ -1,15 +1,15 @@
 """The latent surrogate (the "Universal Simulator" shape): encode -> advance -> decode.
 
-    model = LatentSurrogate(context=1, nx=128, nu=0.01, dim=16, tokens=32)
-    nxt = model(u)                             # (B, C, X) -> (B, X)
-    z = model.encode(u, nu)                    # (B, tokens, dim)
+    model = LatentSurrogate(context=1, nx=128, cond=[0.0], dim=16, tokens=32)
+    nxt = model(u, cond)                       # (B, C, X), (B, K) -> (B, X)
+    z = model.encode(u, cond)                  # (B, tokens, dim)
     recon = model.reconstruct(u)               # (B, X) ~ u[:, -1], for the reconstruction loss
 
 Shapes with the defaults (nx=128, tokens=32, dim=16): the encoder's conv stem maps
-the C context frames (+ a log-nu channel) to 32 tokens of 16 channels with a
-patchify convolution of stride nx/tokens = 4; the processor advances the latent
-state by one stored step with a residual update ``z + f(z, nu)``; the decoder
-maps tokens back to the grid with a transposed convolution.
+the C context frames (+ K conditioning channels: the PDE's normalised coefficients)
+to 32 tokens of 16 channels with a patchify convolution of stride nx/tokens = 4; the
+processor advances the latent state by one stored step with a residual update
+``z + f(z, cond)``; the decoder maps tokens back to the grid with a transposed convolution.
 
 Processors (``model.latent.processor``): ``fno``, Fourier layers along the token
 axis (global mixing that respects the periodic domain; the golden choice),
@@ -118,7 +118,7 @@ class LatentSurrogate(Surrogate):
         *,
         context: int,
         nx: int,
-        nu: float,
+        cond: tuple[float, ...] | list[float] = (),
         dim: int,
         tokens: int,
         processor: str = "transformer",
@@ -127,14 +127,15 @@ class LatentSurrogate(Surrogate):
         hidden: int = 64,
         ffn: int | None = None,
         width: int | None = None,
-        condition_nu: bool = True,
+        condition: bool = True,
     ) -> None:
-        super().__init__(context=context, nx=nx, nu=nu)
+        super().__init__(context=context, nx=nx, cond=cond)
         if nx % tokens:
             raise ValueError(f"tokens={tokens} must divide nx={nx}")
         stride = nx // tokens  # grid points per token
-        self.condition_nu = condition_nu
-        c_in = context + (1 if condition_nu else 0)
+        self.condition_nu = condition  # the attribute's name in pickled models
+        k = self.cond_dim
+        c_in = context + (k if condition else 0)
         act = nn.GELU
         # (B, C(+1), X) -> (B, dim, tokens)
         self.encoder = nn.Sequential(
@@ -167,39 +168,38 @@ class LatentSurrogate(Surrogate):
         # Only built when used: DDP refuses parameters that never receive a gradient.
         c = dim if processor == "mlp" else width  # the channels the processor adds it to
         self.nu_embed = (
-            nn.Sequential(nn.Linear(1, c), act(), nn.Linear(c, c)) if condition_nu else None
-        )
+            nn.Sequential(nn.Linear(k, c), act(), nn.Linear(c, c)) if condition else None
+        )  # `nu_embed`: the name in pickled models; it embeds the whole conditioning vector
 
-    def _cond(self, u: torch.Tensor, nu: torch.Tensor | None) -> torch.Tensor:
-        """(B, C) viscosity embedding; (B, 1) zeros, broadcast over C, when not conditioning."""
+    def _cond(self, u: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """(B, W) conditioning embedding; (B, 1) zeros, broadcast over W, when not conditioning."""
         if self.nu_embed is None:
             return u.new_zeros(u.shape[0], 1)
-        return self.nu_embed(self.log_nu(self.viscosity(u, nu))[:, None])
+        return self.nu_embed(self.conditioning(u, cond))
 
-    def encode(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, X) -> (B, tokens, dim)."""
         x = u
         if self.condition_nu:
-            nu_ch = self.log_nu(self.viscosity(u, nu))[:, None, None].expand(-1, 1, u.shape[-1])
-            x = torch.cat([u, nu_ch], dim=1)
+            c = self.conditioning(u, cond)  # (B, K)
+            x = torch.cat([u, c[:, :, None].expand(-1, -1, u.shape[-1])], dim=1)
         return self.encoder(x).transpose(1, 2)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, tokens, dim) -> (B, X)."""
         return self.decoder(z.transpose(1, 2))[:, 0]
 
-    def process(self, z: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
+    def process(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Advance the latent state by one stored time step: (B, T, D) -> (B, T, D)."""
-        cond = self._cond(z, nu)
-        return z + self.processor(z, cond)
+        return z + self.processor(z, self._cond(z, cond))
 
-    def reconstruct(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """decode(encode(u)): (B, C, X) -> (B, X), should match the newest frame u[:, -1]."""
-        return self.decode(self.encode(u, nu))
+        return self.decode(self.encode(u, cond))
 
-    def forward(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
-        z = self.encode(u, nu)
-        z_next = self.process(z, nu)
+    def forward(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.encode(u, cond)
+        z_next = self.process(z, cond)
         both = self.decode(torch.cat([z_next, z], dim=0))  # one decoder pass for both states
         d_next, d_now = both.chunk(2, dim=0)
         return u[:, -1] + d_next - d_now

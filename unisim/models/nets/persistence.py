@@ -1,6 +1,6 @@
 """The trivial reference: u_{t+1} = u_t (no trainable weights).
 
-    model = Persistence(context=1, nx=128, nu=0.01)
+    model = Persistence(context=1, nx=128)
     model(u) == u[:, -1]              # (B, C, X) -> (B, X)
 
 Built by ``unisim.models.persistence`` for ``model.name: persistence``.
@@ -17,5 +17,5 @@ from unisim.models.nets.base import Surrogate
 
 
 class Persistence(Surrogate):
-    def forward(self, u: torch.Tensor, nu: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return u[:, -1].clone()  # a copy, not a view of the caller's input
