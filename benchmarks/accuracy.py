@@ -60,7 +60,7 @@ QUICK_SETS = [
     "data.n_test=8",
     "data.n_heldout=8",
     "data.nx=64",
-    "data.solver_nx=512",
+    "data.solver_nx=1024",
     "training.epochs=2",
     "training.batch_size=8",
     "evaluation.plot_trajectories=0",
@@ -111,15 +111,33 @@ def best_config(work: Path, study: str) -> Path:
     raise CommandFailed(f"the sweep {study} wrote no *-sweep-best experiment under {work}")
 
 
-def per_trajectory(work: Path, env: dict[str, str], run_id: str) -> list[list[float]]:
-    """(seeds, trajectories) rollout nRMSE from a pipeline run's per_trajectory.csv."""
+def pipeline_result(env: dict[str, str], work: Path) -> tuple[dict[str, Any], list[list[float]]]:
+    """The newest pipeline run's summary.json and its (seeds, trajectories) test nRMSE
+    (per_trajectory.csv: one row per test trajectory, one column per seed)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(
+        experiments, "tags.`unisim.kind` = 'pipeline'", order_by=["start_time DESC"], max_results=1
+    )
+    run_id = run.info.run_id
+    summary = json.loads(
+        Path(client.download_artifacts(run_id, "summary.json", str(work))).read_text()
+    )
     text = Path(client.download_artifacts(run_id, "per_trajectory.csv", str(work))).read_text()
     rows = list(csv.reader(io.StringIO(text)))
     columns = list(zip(*(r[1:] for r in rows[1:]), strict=True))
-    return [[float(v) for v in col] for col in columns]
+    return summary, [[float(v) for v in col] for col in columns]
+
+
+def n_params(env: dict[str, str], run_id: str) -> int:
+    from mlflow.tracking import MlflowClient
+
+    from unisim.tracking.schema import TAG_N_PARAMS
+
+    tags = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"]).get_run(run_id).data.tags
+    return int(tags.get(TAG_N_PARAMS, 0))
 
 
 def run_model(
@@ -149,19 +167,16 @@ def run_model(
     best = best_config(work, study)
 
     start = time.perf_counter()
-    result_json = work / "run.json"
     unisim(
         [
             "run", str(best), "--seeds", ",".join(map(str, args.seeds)), "--force-full-eval",
-            "--result-json", str(result_json),
             *sets_args([f"training.max_time_s={args.fit_time_s}"]),
         ],
         work, env, log,
     )  # fmt: skip
     fit_s = time.perf_counter() - start
-    result = json.loads(result_json.read_text(encoding="utf-8"))
-    test = per_trajectory(work, env, result["run_id"])
-    trains = [s for s in result["stages"] if s["name"] == "train" and s.get("run_id")]
+    summary, test = pipeline_result(env, work)
+    trains = [s for s in summary["stages"] if s["name"] == "train" and s.get("run_id")]
     heldout = []
     for stage in trains:
         out = work / f"heldout-{stage['seed']}.json"
@@ -175,7 +190,7 @@ def run_model(
     return {
         "model": name,
         "best_config": str(best),
-        "params": first["metrics"].get("n_params") or first["info"].get("n_params"),
+        "params": n_params(env, first["run_id"]),
         "train_s": [s["seconds"] for s in trains],
         "tune_s": tune_s,
         "fit_s": fit_s,
@@ -267,6 +282,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # artifact reads, not output
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: {os.cpu_count()} cpus, load average at start {load:.1f}; config "

@@ -34,6 +34,7 @@ NX, CONTEXT, BATCH = 32, 2, 3
 TINY = {
     "latent": {"tokens": 8, "dim": 8, "hidden": 16, "heads": 2},
     "fno": {"modes": 8, "width": 8, "layers": 2},
+    "neuralop_fno": {"modes": 8, "width": 8, "layers": 2},
 }
 
 
@@ -209,7 +210,7 @@ def test_latent_models_saved_before_width_existed_still_load():
     assert torch.equal(loaded(u), expected)
 
 
-@pytest.mark.parametrize("name", ["latent", "fno"])
+@pytest.mark.parametrize("name", ["latent", "fno", "neuralop_fno"])
 def test_viscosity_conditioning_changes_the_prediction(name):
     from unisim.pdes import get_pde
 
@@ -356,7 +357,7 @@ def test_a_new_architecture_is_one_spec_file_and_its_network(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[:3] == [
-        "names ['latent', 'fno', 'persistence', 'toy']",
+        "names ['latent', 'fno', 'neuralop_fno', 'persistence', 'toy']",
         "param 2.0",
         "torch before build False",
     ]

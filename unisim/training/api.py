@@ -127,10 +127,26 @@ def _log_final_model(run: Any, trainer: Any, best_path: Path, example: np.ndarra
     try:
         with model_code() as code_paths:
             return run.log_model(
-                model, input_example=example, serialization_format="pickle", code_paths=code_paths
+                model,
+                input_example=example,
+                serialization_format="pickle",
+                code_paths=code_paths,
+                pip_requirements=_requirements(model),
             )
     finally:
         mlflow_log.setLevel(level)
+
+
+def _requirements(model: Any) -> list[str]:
+    """The logged model's pins: torch, numpy, mlflow, plus neuraloperator for its FNO."""
+    from importlib.metadata import version
+
+    from unisim.tracking import default_pip_requirements
+
+    reqs = default_pip_requirements()
+    if any(type(m).__module__.startswith("neuralop.") for m in model.modules()):
+        reqs.append(f"neuraloperator=={version('neuraloperator')}")
+    return reqs
 
 
 def train_model(
