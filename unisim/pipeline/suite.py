@@ -20,7 +20,8 @@ Each is a ``unisim run`` pipeline, nested under the suite's parent run
 run of the suite lands there (a config in ``experiments/NAME/`` would keep its folder's
 experiment: list ``configs/`` files). ``overrides`` apply to every child
 (``--set training.epochs=1`` makes a quick suite). The table goes to ``suite.md`` and
-``suite.json`` on the parent run and is returned for the terminal. Numbers are test-split figures of one seed each.
+``suite.json`` on the parent run and is returned for the terminal. Numbers are test-split
+figures of one seed each.
 """
 
 from __future__ import annotations
