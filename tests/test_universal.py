@@ -334,6 +334,8 @@ def test_suite_runs_every_config_under_one_parent_and_writes_one_table(cli, stor
     (parent,) = [r for r in runs if r.data.tags.get("unisim.kind") == "suite"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 4
+    kinds = sorted(r.data.tags.get("unisim.kind") for r in runs)  # every run of the suite here
+    assert kinds.count("train") == 4 and kinds.count("evaluate") == 8
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "suite.md",
         "suite.json",

@@ -123,12 +123,10 @@ def run_pipeline(
     on_event: Event | None = None,
     seeds: list[int] | tuple[int, ...] = (),
     parent_run_id: str | None = None,
-    experiment: str | None = None,
 ) -> PipelineResult:
     """Run every stage under one parent run; see the package docstring for the exit codes.
 
-    ``parent_run_id`` nests the pipeline run under another (``unisim suite``), and
-    ``experiment`` replaces the config's experiment (the suite keeps its children together).
+    ``parent_run_id`` nests the pipeline run under another (``unisim suite``).
     """
     overrides = list(overrides or [])
     config_path = str(config_path)
@@ -140,7 +138,7 @@ def run_pipeline(
         force_train, force_full_eval, redo_eval, strict_exit, auto_promote, isolate, tuple(seeds)
     )
     store = T.connect(target or T.resolve_tracking())
-    experiment = experiment or experiment_name(config_path, cfg)
+    experiment = experiment_name(config_path, cfg)
     started = time.perf_counter()
 
     with T.start_run(

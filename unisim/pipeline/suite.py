@@ -16,9 +16,12 @@ The suite file (``benchmarks/suite.yaml``) lists the configs and the baselines::
 For each config the suite runs the FNO baseline pipeline first (its row, and the run the
 golden model's full evaluation compares with: ``ratio_to_fno``), then the config itself.
 Each is a ``unisim run`` pipeline, nested under the suite's parent run
-(``unisim.kind=suite``). ``overrides`` apply to every child (``--set training.epochs=1``
-makes a quick suite). The table goes to ``suite.md`` and ``suite.json`` on the parent run
-and is returned for the terminal. Numbers are test-split figures of one seed each.
+(``unisim.kind=suite``), with ``tracking.experiment`` set to the suite's experiment so every
+run of the suite lands there (a config in ``experiments/NAME/`` would keep its folder's
+experiment: list ``configs/`` files). ``overrides`` apply to every child
+(``--set training.epochs=1`` makes a quick suite). The table goes to ``suite.md`` and
+``suite.json`` on the parent run and is returned for the terminal. Numbers are test-split
+figures of one seed each.
 """
 
 from __future__ import annotations
@@ -143,6 +146,9 @@ def run_suite(
 
     suite = load_suite(path)
     overrides = list(overrides or [])
+    # every child run (pipeline, data, train, evaluate) goes to the suite's experiment:
+    # MLflow nests runs within one experiment, and the FNO baseline is looked up there
+    overrides = [*overrides, f"tracking.experiment={suite.experiment}"]
     plan: list[tuple[str, list[str]]] = []
     for config in suite.configs:
         if suite.fno:
@@ -168,7 +174,6 @@ def run_suite(
                 target=store.target,
                 on_event=on_event,
                 parent_run_id=parent.run_id,
-                experiment=suite.experiment,
                 force_full_eval=True,  # the table holds test figures, gates or not
             )
             rows.append(_row(cfg, result, time.perf_counter() - t0))
