@@ -58,6 +58,7 @@ ORDER = (
     "server_load",
     "sweep",
     "accuracy",
+    "suite",
 )
 QUICK_ARGS: dict[str, list[str]] = {
     "solver": ["--quick"],
@@ -68,6 +69,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "server_load": ["--runs", "2", "--epochs", "5", "--backends", "sqlite"],
     "sweep": ["--quick"],
     "accuracy": ["--quick"],
+    "suite": ["--quick"],
 }
 DATA_MARK = "run_all-records"
 KILL_GRACE_S = 30
@@ -141,6 +143,11 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"^  (latent|fno|neuralop_fno)\s+([\d,]+)\s+([\d.]+ \[[\d., ]+\])\s+"
          r"([\d.]+ \[[\d., ]+\])",
          "{1}: {2} / {3}", ""),
+    ],
+    "suite": [
+        ("{0} ({1}), {2}: test rollout nRMSE, ratio to persistence / FNO, wall time",
+         r"^\| (\w+) \| ([^|]+) \| (\w+) \| ([\d.e-]+) \| ([^|]+) \| ([^|]+) \| ([\d.]+) \|",
+         "{3}, {4} / {5}, {6} s", "ratios < 1; <= 600 s"),
     ],
 }  # fmt: skip
 _FALLBACK = re.compile(r"goal|ratio|speedup|x faster|\bvs\b", re.IGNORECASE)
