@@ -191,7 +191,7 @@ def test_diff_of_an_invalid_config_is_one_line_exit_2(tree, cli):
     assert code == 2 and out == ""
     assert err.strip() == (
         "error: configs/train_broken.yaml: model.name: must be one of "
-        "'latent', 'fno' or 'persistence' (got 'transformer')"
+        "'latent', 'fno', 'neuralop_fno' or 'persistence' (got 'transformer')"
     )
 
 

@@ -1,7 +1,7 @@
 """Surrogate models: one module per architecture, chosen by ``model.name`` in the config.
 
     from unisim.models import build_model, MODEL_REGISTRY, rollout
-    model = build_model(cfg)               # latent | fno | persistence
+    model = build_model(cfg)               # latent | fno | neuralop_fno | persistence
     nxt = model(u)                         # u: (B, context, X) -> (B, X), the next stored step
     traj = rollout(model, u, steps=10)     # (B, context, X) -> (B, 10, X), autoregressive
 
