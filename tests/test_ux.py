@@ -188,9 +188,11 @@ def test_promote_warns_about_a_better_run_of_the_protocol_and_best_promotes_it(
     pstore, pclient, cli
 ):
     worse = make_candidate(pstore, "exp-a", 0.3)
-    better = make_candidate(pstore, "exp-b", 0.1)  # no protocol tag: both "unknown"
+    better = make_candidate(pstore, "exp-b", 0.1)  # the same config: the same protocol
+    protocol = pclient.get_run(worse).data.tags["unisim.protocol"]
+    assert pclient.get_run(better).data.tags["unisim.protocol"] == protocol
     code, out, err = cli("promote", "--run-id", worse, "--dry-run")
-    assert code == 0 and "warning:" in err and better in err and "(unknown)" in err
+    assert code == 0 and "warning:" in err and better in err and f"({protocol})" in err
     code, out, err = cli("promote", "--run-id", worse, "--strict")
     assert code == 1 and "best_of_protocol" in out and pclient.search_registered_models() == []
     code, out, err = cli("promote", "--best", "exp-b")
