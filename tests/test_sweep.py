@@ -213,6 +213,14 @@ def test_bad_space_is_one_line_exit_2_nothing_written(cli, tmp_path, param, need
     assert set(os.listdir(tmp_path)) == before  # no store, no study, no folder
 
 
+def test_a_grid_too_coarse_for_the_pde_is_refused_before_any_store(cli, tmp_path, files):
+    cfg, space = files
+    before = set(os.listdir(tmp_path))
+    code, _, err = cli("sweep", cfg, "--space", space, "--set", "data.equation.nu=0.001")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "too coarse" in err, err
+    assert set(os.listdir(tmp_path)) == before  # no store, no study, no data, no folder
+
+
 def test_test_metric_is_refused(cli, tmp_path, files):
     cfg, space = files
     code, _, err = cli("sweep", cfg, "--space", space, "--metric", "final_nrmse")

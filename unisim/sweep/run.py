@@ -107,8 +107,11 @@ def check_request(req: SweepRequest) -> tuple[Any, SearchSpace]:
         )
     if req.n_trials < 1 or req.workers < 1:
         raise ConfigError("--trials and --workers must be >= 1")
+    from unisim.data.store import check_data
+
     cfg = load_config(req.config, req.overrides)
     space = load_space(req.space, req.config, req.overrides)
+    check_data(cfg.data)  # a grid too coarse for the PDE's coefficients: before any store
     if req.pruner:
         if req.pruner not in ("median", "hyperband", "none"):
             raise ConfigError(f"--pruner {req.pruner}: must be median, hyperband or none")
