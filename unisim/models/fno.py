@@ -39,13 +39,15 @@ class FNOModelConfig(ModelSpec):
     fno: FNOConfig = FNOConfig()
 
     def check_grid(self, nx: int, nt: int) -> None:
-        if self.fno.modes > nx // 2 + 1:
-            raise CrossFieldError(
-                f"model.fno.modes={self.fno.modes} exceeds nx/2+1={nx // 2 + 1}",
-                "model.fno.modes",
-                "data.nx",
-                "data.downsample_x",
-            )
+        check_modes(self.fno.modes, nx, "model.fno.modes")
+
+
+def check_modes(modes: int, nx: int, key: str) -> None:
+    """An FNO keeps at most nx/2 + 1 rfft modes of an nx-point grid."""
+    if modes > nx // 2 + 1:
+        raise CrossFieldError(
+            f"{key}={modes} exceeds nx/2+1={nx // 2 + 1}", key, "data.nx", "data.downsample_x"
+        )
 
 
 @register(FNOModelConfig)

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from unisim.config.base import CrossFieldError, ModelSpec, Section
+from unisim.config.base import ModelSpec
 from unisim.errors import ConfigError
 from unisim.models import register
+from unisim.models.fno import FNOConfig, check_modes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,10 +34,8 @@ if TYPE_CHECKING:
     from unisim.config import Config
 
 
-class NeuralopFNOConfig(Section):
-    modes: int = Field(16, ge=1)  # rfft modes kept, as model.fno.modes; at most nx/2 + 1
-    width: int = Field(32, ge=1)
-    layers: int = Field(4, ge=1)
+class NeuralopFNOConfig(FNOConfig):
+    width: int = Field(32, ge=1)  # modes and layers as model.fno (modes: rfft modes kept)
 
 
 class NeuralopFNOModelConfig(ModelSpec):
@@ -44,13 +43,7 @@ class NeuralopFNOModelConfig(ModelSpec):
     neuralop_fno: NeuralopFNOConfig = NeuralopFNOConfig()
 
     def check_grid(self, nx: int, nt: int) -> None:
-        if self.neuralop_fno.modes > nx // 2 + 1:
-            raise CrossFieldError(
-                f"model.neuralop_fno.modes={self.neuralop_fno.modes} exceeds nx/2+1={nx // 2 + 1}",
-                "model.neuralop_fno.modes",
-                "data.nx",
-                "data.downsample_x",
-            )
+        check_modes(self.neuralop_fno.modes, nx, "model.neuralop_fno.modes")
 
 
 @register(NeuralopFNOModelConfig)
