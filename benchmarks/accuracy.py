@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,21 @@ def best_config(work: Path, study: str) -> Path:
     raise CommandFailed(f"the sweep {study} wrote no *-sweep-best experiment under {work}")
 
 
+def best_params(config: Path, space: Path) -> dict[str, Any]:
+    """The values the sweep chose: every key of ``space`` read from the best ``config``."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    keys = yaml.safe_load(space.read_text(encoding="utf-8"))["params"]
+    chosen = {}
+    for key in keys:
+        value: Any = data
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        chosen[key] = value
+    return chosen
+
+
 def pipeline_result(env: dict[str, str], work: Path) -> tuple[dict[str, Any], list[list[float]]]:
     """The newest pipeline run's summary.json and its (seeds, trajectories) test nRMSE
     (per_trajectory.csv: one row per test trajectory, one column per seed)."""
@@ -165,6 +181,15 @@ def run_model(
     )  # fmt: skip
     tune_s = time.perf_counter() - start
     best = best_config(work, study)
+    chosen = best_params(best, space)
+    print(
+        f"   {name}: best of the sweep (validation): "
+        + ", ".join(f"{k}={v}" for k, v in chosen.items()),
+        flush=True,
+    )
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best, args.keep / f"{name}-sweep-best.yaml")
 
     start = time.perf_counter()
     unisim(
@@ -190,6 +215,7 @@ def run_model(
     return {
         "model": name,
         "best_config": str(best),
+        "best_params": chosen,
         "params": n_params(env, first["run_id"]),
         "train_s": [s["seconds"] for s in trains],
         "tune_s": tune_s,
@@ -255,10 +281,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--trial-time-s", type=float, default=60.0, help="training cap per trial")
     ap.add_argument("--fit-time-s", type=float, default=300.0, help="training cap per seed")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+        help="torch threads per command (default: OMP_NUM_THREADS, else every CPU)",
+    )
     ap.add_argument("--set", action="append", default=[], help="config override (repeatable)")
     ap.add_argument("--quick", action="store_true", help="tiny data, 3 trials, 2 seeds")
     ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    ap.add_argument("--keep", type=Path, help="copy each model's sweep-best config here")
     args = ap.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in MODELS]
@@ -286,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: {os.cpu_count()} cpus, load average at start {load:.1f}; config "
-        f"{args.config.name}; models {', '.join(args.models)}; {'quick' if args.quick else 'full'}"
+        f"{args.config.name}; models {', '.join(args.models)}; {args.threads} torch thread(s) "
+        f"per command; {'quick' if args.quick else 'full'}"
     )
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="unisim-accuracy-") as tmp:

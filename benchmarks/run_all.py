@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run_all.py                     # all of them (make bench): long
     .venv/bin/python benchmarks/run_all.py --quick             # small sizes -> RESULTS-quick.md
     .venv/bin/python benchmarks/run_all.py --only solver --only tracking_overhead
+    .venv/bin/python benchmarks/run_all.py --only accuracy --args "accuracy=--trials 8"
     .venv/bin/python benchmarks/run_all.py --list              # the scripts and their arguments
 
 Every ``benchmarks/*.py`` except this one runs as a subprocess (``python NAME.py
@@ -29,6 +30,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -212,10 +214,14 @@ def _postgres_up() -> bool:
         return False
 
 
-def arguments(name: str, script: Path, quick: bool) -> tuple[list[str], str]:
-    """The script's arguments for this mode, and a note for the results."""
+def arguments(
+    name: str, script: Path, quick: bool, extra: dict[str, list[str]] | None = None
+) -> tuple[list[str], str]:
+    """The script's arguments for this mode (then any ``--args NAME=...``), and a note."""
     args, note = [], ""
-    if quick:
+    if name in (extra or {}):
+        args = list(extra[name])
+    elif quick:
         if name in QUICK_ARGS:
             args = list(QUICK_ARGS[name])
         else:
@@ -390,18 +396,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per script")
     ap.add_argument("--dir", default=str(HERE), help="folder of the benchmark scripts")
     ap.add_argument("--list", action="store_true", help="list the scripts and their arguments")
+    ap.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="run NAME with these arguments instead of its defaults (shown in the results)",
+    )
     args = ap.parse_args(argv)
+    extra: dict[str, list[str]] = {}
+    for item in args.args:
+        name, sep, rest = item.partition("=")
+        if not sep or not name:
+            print(f"error: --args {item!r}: expected NAME=ARGS", file=sys.stderr)
+            return 2
+        extra[name] = shlex.split(rest)
     bench_dir = Path(args.dir)
     names = discover(bench_dir)
-    unknown = sorted(set(args.only or []) - set(names))
+    unknown = sorted((set(args.only or []) | set(extra)) - set(names))
     if unknown:
-        print(f"error: --only {', '.join(unknown)}: no such script in {bench_dir}", file=sys.stderr)
+        print(
+            f"error: --only/--args {', '.join(unknown)}: no such script in {bench_dir}",
+            file=sys.stderr,
+        )
         return 2
     mode = "quick" if args.quick else "full"
     selected = [n for n in names if not args.only or n in args.only]
     if args.list:
         for name in names:
-            script_args, note = arguments(name, bench_dir / f"{name}.py", args.quick)
+            script_args, note = arguments(name, bench_dir / f"{name}.py", args.quick, extra)
             print(f"{name:20} {' '.join(script_args) or '(defaults)'}  {note}".rstrip())
         return 0
     missing = [n for n in ORDER if n not in names]
@@ -413,14 +436,15 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in selected:
         script = bench_dir / f"{name}.py"
-        script_args, note = arguments(name, script, args.quick)
+        script_args, note = arguments(name, script, args.quick, extra)
         print(f"\n== {name} {' '.join(script_args)}".rstrip(), flush=True)
         rec = run_script(script, script_args, args.timeout)
         rec.update(note=note, machine=mach)
         print(f"== {name}: {rec['status']} in {rec['seconds']:.0f} s", flush=True)
         if rec["stderr_tail"]:
             print(rec["stderr_tail"], file=sys.stderr)
-        records[name] = rec
+        # merged into what the file holds now: a concurrent `--only OTHER` keeps its figures
+        records = {**records, **load_records(out, mode), name: rec}
         if rec["status"] != "ok":
             failed.append(name)
         # rewritten after each script: an interrupted `make bench` keeps what it measured
