@@ -322,3 +322,25 @@ def test_run_all_writes_one_results_table(tmp_path):
     assert proc.returncode == 0 and "30.5x faster" in Path(str(out) + "q").read_text()
     assert "`--quick`" in Path(str(out) + "q").read_text()
     assert _run_all("--dir", str(bench), "--only", "nope").returncode == 2
+
+
+def test_run_all_args_and_concurrent_only_runs_keep_each_others_figures(tmp_path):
+    """``--args NAME=ARGS`` replaces a script's defaults (and shows in the runs table); a
+    second ``run_all --only`` finishing while the first runs keeps its row."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    out = tmp_path / "RESULTS.md"
+    (bench / "echo.py").write_text("import sys\nprint('echo got', ' '.join(sys.argv[1:]))\n")
+    (bench / "outer.py").write_text(
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, {str(REPO / 'benchmarks' / 'run_all.py')!r},"
+        f" '--dir', {str(bench)!r}, '--out', {str(out)!r}, '--only', 'echo',"
+        " '--args', 'echo=--alpha 1'], check=True)\n"
+        "print('outer done')\n"
+    )
+    proc = _run_all("--dir", str(bench), "--out", str(out), "--only", "outer")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "| outer | ok |" in text and "outer done" in text
+    assert "| echo | ok |" in text and "echo got --alpha 1" in text and "`--alpha 1`" in text
+    assert _run_all("--dir", str(bench), "--args", "echo").returncode == 2
