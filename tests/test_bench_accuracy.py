@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "accuracy.py"
@@ -48,12 +49,20 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path, args, needle) -> None:
 @pytest.mark.slow
 def test_quick_run_tunes_fits_and_reports_intervals_for_every_model(tmp_path) -> None:
     out_json = tmp_path / "accuracy.json"
-    proc = _run("--quick", "--threads", "1", "--json", str(out_json))
+    keep = tmp_path / "keep"
+    proc = _run("--quick", "--threads", "1", "--json", str(out_json), "--keep", str(keep))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     data = json.loads(out_json.read_text())
     assert set(data["rows"]) == {"latent", "fno", "neuralop_fno"}
     for name, row in data["rows"].items():
         assert len(row["test"]) == 2 and len(row["heldout"]) == 2  # --quick: seeds 0 and 1
+        # the sweep's choice: printed, in the JSON, and its config kept
+        space = yaml.safe_load((REPO / "configs" / "sweeps" / f"{name}.yaml").read_text())
+        assert set(row["best_params"]) == set(space["params"])
+        assert None not in row["best_params"].values(), row["best_params"]
+        assert f"{name}: best of the sweep (validation): " in proc.stdout
+        kept = yaml.safe_load((keep / f"{name}-sweep-best.yaml").read_text())
+        assert kept["model"]["name"] == name
         assert len(row["test"][0]) == 8 and len(row["heldout"][0]) == 8  # trajectories
         for split in ("test", "heldout"):
             s = data["stats"]["models"][name][split]
