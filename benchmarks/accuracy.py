@@ -142,9 +142,16 @@ def pipeline_result(env: dict[str, str], work: Path) -> tuple[dict[str, Any], li
         Path(client.download_artifacts(run_id, "summary.json", str(work))).read_text()
     )
     text = Path(client.download_artifacts(run_id, "per_trajectory.csv", str(work))).read_text()
+    return summary, seed_columns(text)
+
+
+def seed_columns(text: str) -> list[list[float]]:
+    """per_trajectory.csv's columns in seed order, read by their ``seed_N`` headers (the
+    file's column order is not the seed order on every version of the pipeline)."""
     rows = list(csv.reader(io.StringIO(text)))
-    columns = list(zip(*(r[1:] for r in rows[1:]), strict=True))
-    return summary, [[float(v) for v in col] for col in columns]
+    columns = dict(zip(rows[0][1:], zip(*(r[1:] for r in rows[1:]), strict=True), strict=True))
+    order = sorted(columns, key=lambda head: int(head.removeprefix("seed_")))
+    return [[float(v) for v in columns[head]] for head in order]
 
 
 def n_params(env: dict[str, str], run_id: str) -> int:

@@ -46,6 +46,16 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path, args, needle) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_per_trajectory_columns_are_read_by_seed_not_by_position() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import accuracy
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    text = "trajectory,seed_2,seed_0,seed_10\n0,0.2,0.0,1.0\n1,0.25,0.05,1.5\n"
+    assert accuracy.seed_columns(text) == [[0.0, 0.05], [0.2, 0.25], [1.0, 1.5]]
+
+
 @pytest.mark.slow
 def test_quick_run_tunes_fits_and_reports_intervals_for_every_model(tmp_path) -> None:
     out_json = tmp_path / "accuracy.json"

@@ -231,6 +231,9 @@ def test_seeds_train_one_model_each_and_report_an_interval(tmp_path, store, clie
     csv = Path(client.download_artifacts(parent.info.run_id, "per_trajectory.csv")).read_text()
     lines = csv.splitlines()
     assert lines[0] == "trajectory,seed_0,seed_1" and len(lines) == 1 + 4  # n_test = 4
+    columns = list(zip(*(map(float, line.split(",")[1:]) for line in lines[1:]), strict=True))
+    for seed, column in enumerate(columns):  # seed order, whichever seed was chosen
+        assert sum(column) / len(column) == pytest.approx(per_seed[seed], rel=1e-6)
     report = json.loads(
         Path(client.download_artifacts(parent.info.run_id, "report.json")).read_text()
     )

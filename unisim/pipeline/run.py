@@ -189,9 +189,10 @@ def _seed_summary(full: list[StageOutcome]) -> dict[str, Any] | None:
 
 
 def _per_trajectory_csv(full: list[StageOutcome]) -> str:
-    """One row per test trajectory, one column per seed: the rollout nRMSE."""
-    head = ",".join(["trajectory", *(f"seed_{o.seed}" for o in full)])
-    rows = zip(*(o.per_trajectory for o in full), strict=True)
+    """One row per test trajectory, one column per seed (in seed order): the rollout nRMSE."""
+    by_seed = sorted(full, key=lambda o: o.seed or 0)  # ``full`` puts the chosen seed first
+    head = ",".join(["trajectory", *(f"seed_{o.seed}" for o in by_seed)])
+    rows = zip(*(o.per_trajectory for o in by_seed), strict=True)
     return "\n".join([head, *(",".join([str(i), *map(repr, r)]) for i, r in enumerate(rows))])
 
 
