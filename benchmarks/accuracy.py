@@ -116,15 +116,10 @@ def best_params(config: Path, space: Path) -> dict[str, Any]:
     """The values the sweep chose: every key of ``space`` read from the best ``config``."""
     import yaml
 
-    data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    keys = yaml.safe_load(space.read_text(encoding="utf-8"))["params"]
-    chosen = {}
-    for key in keys:
-        value: Any = data
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        chosen[key] = value
-    return chosen
+    from unisim.config import flatten
+
+    flat = flatten(yaml.safe_load(config.read_text(encoding="utf-8")))
+    return {key: flat.get(key) for key in yaml.safe_load(space.read_text("utf-8"))["params"]}
 
 
 def pipeline_result(env: dict[str, str], work: Path) -> tuple[dict[str, Any], list[list[float]]]:

@@ -206,6 +206,22 @@ def test_ctrl_c_ends_every_open_run_killed(tmp_path, store, client):
     assert os.path.exists(tmp_path / "data")
 
 
+def test_per_trajectory_csv_columns_follow_the_seeds_not_the_chosen_one_first():
+    from unisim.pipeline.outcome import StageOutcome
+    from unisim.pipeline.run import _per_trajectory_csv
+
+    full = [  # as the pipeline hands them over: the chosen seed (2) first
+        StageOutcome("eval-full", seed=2, per_trajectory=[0.2, 0.25]),
+        StageOutcome("eval-full", seed=0, per_trajectory=[0.0, 0.05]),
+        StageOutcome("eval-full", seed=1, per_trajectory=[0.1, 0.15]),
+    ]
+    assert _per_trajectory_csv(full).splitlines() == [
+        "trajectory,seed_0,seed_1,seed_2",
+        "0,0.0,0.1,0.2",
+        "1,0.05,0.15,0.25",
+    ]
+
+
 def test_seeds_train_one_model_each_and_report_an_interval(tmp_path, store, client, cli):
     code, out, err = cli("run", write_config(tmp_path), "--seeds", "0,1", "--strict-exit")
     assert code == 0, out + err
