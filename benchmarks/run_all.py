@@ -150,6 +150,11 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
         ("{0} ({1}), {2}: test rollout nRMSE, ratio to persistence / FNO, wall time",
          r"^\| (\w+) \| ([^|]+) \| (\w+) \| ([\d.e-]+) \| ([^|]+) \| ([^|]+) \| ([\d.]+) \|",
          "{3}, {4} / {5}, {6} s", "ratios < 1; <= 600 s"),
+        ("{0} ({1}), {2}: held-out coefficients, rollout nRMSE told the true / nearest "
+         "training coefficient",
+         r"^\| (\w+) \| ([^|]+) \| (\w+) \|(?: [^|]+ \|){5} ([\d.e-]+) / ([\d.e-]+) \|",
+         lambda m: f"{m[4]} / {m[5]}: " + ("met" if float(m[4]) < float(m[5]) else "NOT met"),
+         "true < nearest"),
     ],
 }  # fmt: skip
 _FALLBACK = re.compile(r"goal|ratio|speedup|x faster|\bvs\b", re.IGNORECASE)

@@ -6,7 +6,9 @@
 Runs ``unisim suite benchmarks/suite.yaml`` as a subprocess in a temp folder on a fresh
 SQLite store (no tracking settings inherited) and prints its table: PDE, coefficients,
 model, test rollout nRMSE, ratio to persistence and to the FNO trained on the same data,
-wall time. One seed per row: a row is a measurement, not an interval (the accuracy
+wall time, the full evaluation's gates and, for a config with held-out coefficients (the
+multi-viscosity Burgers), the held-out rollout nRMSE told the true / the nearest training
+coefficient (goal: true < nearest). One seed per row: a row is a measurement, not an interval (the accuracy
 benchmark gives intervals for Burgers). Goal (issue 18): every golden config's model
 beats persistence and its FNO (ratios < 1) and each ``unisim run`` stays under 600 s.
 Exit code: 0 when the suite ran (whatever the verdict), 1 when it failed.

@@ -344,3 +344,33 @@ def test_run_all_args_and_concurrent_only_runs_keep_each_others_figures(tmp_path
     assert "| outer | ok |" in text and "outer done" in text
     assert "| echo | ok |" in text and "echo got --alpha 1" in text and "`--alpha 1`" in text
     assert _run_all("--dir", str(bench), "--args", "echo").returncode == 2
+
+
+def test_run_all_reads_the_suite_table_as_written(tmp_path):
+    """The suite's table (unisim/pipeline/suite.py) parsed into headline rows: the test
+    figures of every row, and the held-out verdict where a config has held-out coefficients."""
+    import importlib.util
+
+    from unisim.pipeline.suite import table_markdown
+
+    spec = importlib.util.spec_from_file_location("run_all", REPO / "benchmarks" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    common = {"ratio_to_persistence": 0.5, "wall_s": 75.5, "gates": "passed"}
+    rows = [
+        {"pde": "burgers", "coefficients": "nu=0.01", "model": "fno", "final_nrmse": 0.05,
+         **common},
+        {"pde": "burgers", "coefficients": "nu={0.01,0.04}", "model": "latent", "final_nrmse": 0.04,
+         "ratio_to_fno": 0.8, **common, "heldout": "0.07 / 0.08"},
+        {"pde": "burgers", "coefficients": "nu={0.01,0.04}", "model": "fno", "final_nrmse": 0.05,
+         **common, "gates": "failed: final_nrmse", "heldout": "0.09 / 0.085"},
+    ]  # fmt: skip
+    found = run_all.headlines("suite", "suite abc\n" + table_markdown(rows))
+    values = [value for _, value, _ in found]
+    assert values == [  # the test figures of each row, then the held-out verdicts
+        "0.05, 0.5 / -, 75.5 s",
+        "0.04, 0.5 / 0.8, 75.5 s",
+        "0.05, 0.5 / -, 75.5 s",
+        "0.07 / 0.08: met",
+        "0.09 / 0.085: NOT met",
+    ]

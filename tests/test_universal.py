@@ -7,6 +7,7 @@ contract over every (model, PDE) pair: tests/test_models.py.)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -312,9 +313,9 @@ def test_suite_runs_every_config_under_one_parent_and_writes_one_table(cli, stor
     Path("burgers.yaml").write_text(
         yaml.safe_dump({"name": "b", "data": {**tiny, "equation": EQUATIONS["burgers"]}, **quick})
     )
-    Path("advection.yaml").write_text(
-        yaml.safe_dump({"name": "a", "data": {**tiny, "equation": EQUATIONS["advection"]}, **quick})
-    )
+    heldout = {"heldout_coefficients": {"beta": {"log_uniform": [0.5, 0.8]}}, "n_heldout": 3}
+    advection = {**tiny, **heldout, "equation": EQUATIONS["advection"]}
+    Path("advection.yaml").write_text(yaml.safe_dump({"name": "a", "data": advection, **quick}))
     Path("suite.yaml").write_text(yaml.safe_dump(suite))
     code, out, err = cli("suite", "suite.yaml", "--out", "table.md")
     assert code == 0, (out, err)
@@ -335,11 +336,41 @@ def test_suite_runs_every_config_under_one_parent_and_writes_one_table(cli, stor
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 4
     kinds = sorted(r.data.tags.get("unisim.kind") for r in runs)  # every run of the suite here
-    assert kinds.count("train") == 4 and kinds.count("evaluate") == 8
+    assert kinds.count("train") == 4 and kinds.count("evaluate") == 8 + 4  # + held-out
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "suite.md",
         "suite.json",
     }
+    # the gates column is the full evaluation's verdict, as its evaluate run records it
+    rows_json = json.loads(
+        Path(client.download_artifacts(parent.info.run_id, "suite.json")).read_text()
+    )
+    for row in rows_json["rows"]:
+        (full,) = [
+            r for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == row["run_id"]
+            and r.data.tags.get("unisim.kind") == "evaluate"
+            and r.data.tags.get("unisim.stage") == "full"
+            and r.data.tags.get("unisim.split") == "test"
+        ]  # fmt: skip
+        passed = full.data.tags["unisim.gates_passed"] == "true"
+        assert row["gates"] == "passed" if passed else row["gates"].startswith("failed: ")
+    assert [r[7].strip(" |") for r in rows] == [row["gates"] for row in rows_json["rows"]]
+    # held-out coefficients (advection only): the model told the true beta, then the nearest
+    # training beta, each an evaluate run on the held-out split under the pipeline run
+    assert [r[8].strip(" |") == "-" for r in rows] == [True, True, False, False]
+    for row in rows_json["rows"][2:]:
+        heldout = [
+            r for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == row["run_id"]
+            and r.data.tags.get("unisim.split") == "heldout"
+        ]  # fmt: skip
+        told = {r.data.tags.get("unisim.condition_on", "true"): r for r in heldout}
+        assert sorted(told) == ["nearest-train", "true"]
+        assert told["true"].data.metrics["final_nrmse"] == pytest.approx(row["heldout_true"])
+        assert told["nearest-train"].data.metrics["final_nrmse"] == pytest.approx(
+            row["heldout_nearest"]
+        )
 
 
 def test_physics_gates_come_from_the_pde():

@@ -21,7 +21,10 @@ run of the suite lands there (a config in ``experiments/NAME/`` would keep its f
 experiment: list ``configs/`` files). ``overrides`` apply to every child
 (``--set training.epochs=1`` makes a quick suite). The table goes to ``suite.md`` and
 ``suite.json`` on the parent run and is returned for the terminal. Numbers are test-split
-figures of one seed each.
+figures of one seed each; ``gates`` is the full evaluation's verdict. A config with
+``data.heldout_coefficients`` also gets its model evaluated on the held-out split, told the
+true coefficients and then the nearest training ones (``held-out: true / nearest``; the
+model generalises across coefficients when the first is lower).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ COLUMNS = (
     ("ratio_to_fno", "/ FNO"),
     ("wall_s", "wall time (s)"),
     ("gates", "gates"),
+    ("heldout", "held-out: true / nearest"),
 )
 
 
@@ -110,10 +114,48 @@ def _row(cfg: Any, result: Any, seconds: float) -> dict[str, Any]:
         "ratio_to_persistence": metrics.get("ratio_to_persistence"),
         "ratio_to_fno": metrics.get("ratio_to_fno"),
         "wall_s": round(seconds, 1),
+        "gates": _gates_cell(result),
         "status": result.status
         if result.failed_stage is None
         else f"failed: {result.failed_stage}",
         "run_id": result.run_id,
+    }
+
+
+def _gates_cell(result: Any) -> str | None:
+    """The full evaluation's gates: ``passed``, ``failed: metric, ...``, or None (none ran)."""
+    rows = [g for g in result.gates if g.get("stage") == "full"]
+    if not rows:
+        return None
+    failed = sorted({g["metric"] for g in rows if not g.get("passed")})
+    return "failed: " + ", ".join(failed) if failed else "passed"
+
+
+def _heldout(cfg: Any, result: Any, target: Any, parent_run_id: str) -> dict[str, Any]:
+    """A config with ``data.heldout_coefficients``: its trained model on the held-out split
+    (coefficients inside the training range that no training trajectory has), told the true
+    coefficients, then the nearest training ones. Generalising means true < nearest."""
+    from unisim.evaluation.api import run_evaluation
+
+    train = next((s for s in result.stages if s.name == "train" and s.run_id), None)
+    if not cfg.data.heldout_coefficients or train is None or result.failed_stage is not None:
+        return {}
+    scores = {}
+    for condition_on in ("true", "nearest-train"):
+        ev = run_evaluation(
+            train.run_id,
+            split="heldout",
+            target=target,
+            parent_run_id=parent_run_id,
+            plots=False,
+            condition_on=condition_on,
+        )
+        scores[condition_on] = ev.metrics.get("final_nrmse")
+    true, nearest = scores["true"], scores["nearest-train"]
+    return {
+        "heldout_true": true,
+        "heldout_nearest": nearest,
+        "heldout": f"{_fmt(true)} / {_fmt(nearest)}",
     }
 
 
@@ -176,7 +218,9 @@ def run_suite(
                 parent_run_id=parent.run_id,
                 force_full_eval=True,  # the table holds test figures, gates or not
             )
-            rows.append(_row(cfg, result, time.perf_counter() - t0))
+            row = _row(cfg, result, time.perf_counter() - t0)
+            row.update(_heldout(cfg, result, store.target, result.run_id))
+            rows.append(row)
             if result.failed_stage is not None:
                 exit_code = max(exit_code, result.exit_code)
         table = table_markdown(rows)

@@ -276,9 +276,10 @@ def start_run(
     if exp_dir:
         std[TAG_EXPERIMENT_DIR] = exp_dir
     if parent_run_id:
-        std[TAG_PARENT_RUN] = parent_run_id
-        if resume_run_id:  # a resumed run continues under the run that resumed it
-            std[MLFLOW_PARENT_TAG] = parent_run_id
+        # the parent named wins over the active run MLflow would nest under (a resumed run
+        # continues under the run that resumed it; a suite's held-out evaluation goes under
+        # its pipeline run, not the suite's)
+        std[TAG_PARENT_RUN] = std[MLFLOW_PARENT_TAG] = parent_run_id
     if cfg is not None:
         std.update(cfg.tracking.tags)
     std.update(tags or {})
