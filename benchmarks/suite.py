@@ -8,9 +8,10 @@ SQLite store (no tracking settings inherited) and prints its table: PDE, coeffic
 model, test rollout nRMSE, ratio to persistence and to the FNO trained on the same data,
 wall time, the full evaluation's gates and, for a config with held-out coefficients (the
 multi-viscosity Burgers), the held-out rollout nRMSE told the true / the nearest training
-coefficient (goal: true < nearest). One seed per row: a row is a measurement, not an interval (the accuracy
-benchmark gives intervals for Burgers). Goal (issue 18): every golden config's model
-beats persistence and its FNO (ratios < 1) and each ``unisim run`` stays under 600 s.
+coefficient (goal: true < nearest). One seed per row: a row is a measurement, not an
+interval (the accuracy benchmark gives intervals for Burgers). Goal (issue 18): every
+golden config's model beats persistence and its FNO (ratios < 1) and each ``unisim run``
+stays under 600 s.
 Exit code: 0 when the suite ran (whatever the verdict), 1 when it failed.
 """
 
@@ -43,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "suite.md"
         suite = Path(tmp) / "suite.yaml"  # config paths made absolute: the suite runs in tmp
         raw = yaml.safe_load(args.suite.read_text(encoding="utf-8"))
-        raw["configs"] = [str((REPO / c).resolve()) for c in raw["configs"]]
+        raw["configs"] = [
+            str((REPO / c).resolve())
+            if isinstance(c, str)
+            else {**c, "config": str((REPO / c["config"]).resolve())}
+            for c in raw["configs"]
+        ]
         suite.write_text(yaml.safe_dump(raw), encoding="utf-8")
         cmd = [sys.executable, "-m", "unisim", "suite", str(suite), "--out", str(out)]
         cmd += ["--quick"] if args.quick else []

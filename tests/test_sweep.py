@@ -126,6 +126,12 @@ def test_six_trial_sweep_nests_prunes_records_best_and_never_reads_test(
     env = {"UNISIM_DATA_READ_LOG": str(read_log)}
     out = unisim("sweep", cfg, "--space", space, "--trials", 6, env=env)
     assert out.returncode == 0, out.stderr
+    # progress: one line per trial on stderr, the study's totals counting up
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("trial ")]
+    assert [ln.split(" | ")[1].split(",")[0] for ln in lines] == [
+        f"{i}/6 finished" for i in range(1, 7)
+    ], out.stderr
+    assert any(" pruned at epoch " in ln for ln in lines), lines
     url = f"sqlite:///{tmp_path / 'store' / 'optuna.db'}"  # beside the tracking store
     study = load_study("tiny-space", url)
     check_study_and_runs(client, study, 6)

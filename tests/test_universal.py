@@ -390,3 +390,30 @@ def test_physics_gates_come_from_the_pde():
     pure_heat = {**EQUATIONS["reaction_diffusion"], "rho": 0.0}
     cfg = build_config({"data": {"equation": pure_heat, **TINY_GRID}})
     assert _invariants(cfg) == {"mean_conserved", "energy_nonincreasing"}
+
+
+def test_a_suite_entry_can_carry_its_own_fno_baseline(tmp_path, monkeypatch):
+    """A tuned baseline for one config; the others keep the suite's; bad entries are one line."""
+    from unisim.pipeline.suite import load_suite
+
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text("name: a\n")
+    Path("b.yaml").write_text("name: b\n")
+    suite = {
+        "configs": ["a.yaml", {"config": "b.yaml", "fno": ["model.name=fno", "model.fno.modes=8"]}],
+        "fno": ["model.name=fno", "model.fno.width=32"],
+    }
+    Path("suite.yaml").write_text(yaml.safe_dump(suite))
+    entries = load_suite("suite.yaml").entries()
+    assert [(e.config, e.fno) for e in entries] == [
+        ("a.yaml", ("model.name=fno", "model.fno.width=32")),
+        ("b.yaml", ("model.name=fno", "model.fno.modes=8")),
+    ]
+    for bad, needle in [
+        ({"configs": [{"config": "missing.yaml"}]}, "missing.yaml: file not found"),
+        ({"configs": [{"config": "a.yaml", "fnoo": []}]}, "fnoo"),
+    ]:
+        Path("bad.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(UnisimError) as err:
+            load_suite("bad.yaml")
+        assert needle in str(err.value) and "\n" not in str(err.value)

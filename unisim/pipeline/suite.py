@@ -13,6 +13,13 @@ The suite file (``benchmarks/suite.yaml``) lists the configs and the baselines::
     configs: [configs/train_burgers_golden.yaml, configs/train_advection_golden.yaml, ...]
     fno: [model.name=fno, model.fno.width=32]   # the FNO baseline of each config; [] = none
 
+An entry can carry its own baseline (a tuned FNO, say) instead of the suite's ``fno``::
+
+    configs:
+      - configs/train_burgers_golden.yaml
+      - {config: configs/train_reaction_diffusion_golden.yaml,
+         fno: [model.name=fno, model.fno.modes=24, training.lr=3e-3]}
+
 For each config the suite runs the FNO baseline pipeline first (its row, and the run the
 golden model's full evaluation compares with: ``ratio_to_fno``), then the config itself.
 Each is a ``unisim run`` pipeline, nested under the suite's parent run
@@ -55,13 +62,32 @@ COLUMNS = (
 )
 
 
+class SuiteEntry(BaseModel):
+    """One config of the suite, with its own FNO baseline where it has one (a tuned one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config: str
+    fno: tuple[str, ...] | None = None  # None: the suite's ``fno``
+
+
 class SuiteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "suite"
     experiment: str = "suite"
-    configs: tuple[str, ...] = Field(min_length=1)
+    configs: tuple[str | SuiteEntry, ...] = Field(min_length=1)
     fno: tuple[str, ...] = ("model.name=fno", "model.fno.width=32")  # () = no FNO rows
+
+    def entries(self) -> list[SuiteEntry]:
+        """Every config as an entry, its FNO overrides resolved."""
+        out = []
+        for item in self.configs:
+            entry = SuiteEntry(config=item) if isinstance(item, str) else item
+            out.append(
+                entry if entry.fno is not None else entry.model_copy(update={"fno": self.fno})
+            )
+        return out
 
 
 def load_suite(path: str | Path) -> SuiteConfig:
@@ -74,13 +100,15 @@ def load_suite(path: str | Path) -> SuiteConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         suite = SuiteConfig.model_validate(raw)
     except (yaml.YAMLError, ValueError) as exc:
-        first = exc.errors()[0] if hasattr(exc, "errors") else None
-        where = ".".join(str(p) for p in first["loc"]) if first else ""
+        # the deepest error: for a mapping entry, its key's problem, not "not a string"
+        first = max(exc.errors(), key=lambda e: len(e["loc"])) if hasattr(exc, "errors") else None
+        union = ("str", "SuiteEntry")  # pydantic names the union member in the location
+        where = ".".join(str(p) for p in first["loc"] if p not in union) if first else ""
         msg = first["msg"] if first else str(exc).splitlines()[0]
         raise ConfigError(f"{path}: {where}: {msg}" if where else f"{path}: {msg}") from None
-    for item in suite.configs:
-        if not Path(item).is_file():
-            raise ConfigError(f"{path}: configs: {item}: file not found")
+    for entry in suite.entries():
+        if not Path(entry.config).is_file():
+            raise ConfigError(f"{path}: configs: {entry.config}: file not found")
     return suite
 
 
@@ -192,10 +220,10 @@ def run_suite(
     # MLflow nests runs within one experiment, and the FNO baseline is looked up there
     overrides = [*overrides, f"tracking.experiment={suite.experiment}"]
     plan: list[tuple[str, list[str]]] = []
-    for config in suite.configs:
-        if suite.fno:
-            plan.append((config, [*overrides, *suite.fno]))
-        plan.append((config, overrides))
+    for entry in suite.entries():
+        if entry.fno:
+            plan.append((entry.config, [*overrides, *entry.fno]))
+        plan.append((entry.config, overrides))
     cfgs = [load_config(config, sets) for config, sets in plan]  # every check up front
     store = T.connect(target or T.resolve_tracking())
     rows: list[dict[str, Any]] = []

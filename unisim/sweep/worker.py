@@ -10,6 +10,11 @@ fails (an error, a refused config, a dead worker, still training when ``--budget
 ran out) does not count. Ctrl-C or SIGTERM fail
 the running trial (its MLflow run ends KILLED) and stop the worker; rerunning the same
 command continues the study.
+
+Progress: one line on stderr per trial that ends, with the study's totals and best so far::
+
+    trial 3 complete: val/nrmse 0.03217 in 71 s | 4/16 finished, best 0.03172 (trial 1)
+    trial 4 pruned at epoch 3 in 22 s | 5/16 finished, best 0.03172 (trial 1)
 """
 
 from __future__ import annotations
@@ -73,6 +78,23 @@ def _claim(study: Any, ctx: TrialContext, url: str, store: Any, n_trials: int) -
         return trial
 
 
+def _say(study: Any, trial: Any, ended: str, seconds: float, n_trials: int) -> None:
+    """One progress line on stderr (stdout stays for results); never fails the worker."""
+    try:
+        import sys
+
+        c = count_trials(study)
+        try:
+            best = study.best_trial
+            tail = f", best {best.value:.5g} (trial {best.number})"
+        except ValueError:  # no complete trial yet
+            tail = ""
+        line = f"trial {trial.number} {ended} in {seconds:.0f} s | {c.finished}/{n_trials} finished"
+        print(line + tail, file=sys.stderr, flush=True)
+    except Exception as exc:  # a progress line must not stop a sweep
+        log.debug("progress line: %s", exc)
+
+
 def work(
     study: Any,
     ctx: TrialContext,
@@ -102,11 +124,15 @@ def work(
             continue
         ran += 1
         log.info("trial %d: starting", trial.number)
+        t0 = time.monotonic()
         try:
             with heartbeat(study._storage, trial._trial_id):
                 value = run_trial(trial, ctx)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
+            step = study._storage.get_trial(trial._trial_id).last_step
+            where = f" at epoch {step}" if step is not None else ""
+            _say(study, trial, f"pruned{where}", time.monotonic() - t0, n_trials)
             refused = 0
             continue
         except TrialRefused as exc:
@@ -116,6 +142,7 @@ def work(
             if run_id:
                 end_trial_run(store, run_id, "fail", str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
+            _say(study, trial, f"failed ({exc})", time.monotonic() - t0, n_trials)
             refused += 1
             if refused >= MAX_REFUSED:
                 raise UnisimError(
@@ -135,5 +162,5 @@ def work(
             raise
         study.tell(trial, value)
         refused = 0
-        log.info("trial %d: %s = %.5g", trial.number, ctx.metric, value)
+        _say(study, trial, f"complete: {ctx.metric} {value:.5g}", time.monotonic() - t0, n_trials)
     return ran
