@@ -174,6 +174,7 @@ def test_six_trial_sweep_nests_prunes_records_best_and_never_reads_test(
     assert meta["sweep"]["study"] == "tiny-space"
     assert meta["sweep"]["trial"] == study.best_trial.number
     assert "tiny-space" in (folder / "notes.md").read_text()
+    assert "training budget" not in (folder / "notes.md").read_text()  # no budget override
 
     # the test split was never read: only train and val rows
     reads = {line.split("\t")[0] for line in read_log.read_text().splitlines()}
@@ -337,6 +338,10 @@ def test_killed_worker_then_rerun_completes_the_study(files, store, client, tmp_
     run = client.get_run(failed[0].user_attrs["mlflow_run_id"])
     assert run.info.status in ("KILLED", "FAILED")
     assert run.data.tags["unisim.trial_state"] == "fail"
+    # the best config keeps the search's budget override, and its notes say so
+    (sweep,) = [r for r in all_runs(client) if r.data.tags.get("unisim.sweep_best_dir")]
+    notes = (Path(sweep.data.tags["unisim.sweep_best_dir"]) / "notes.md").read_text()
+    assert "keeps the search's training budget (`training.epochs=20`)" in notes
 
 
 @pytest.mark.parametrize(

@@ -122,8 +122,13 @@ Written by `unisim sweep` on {today}: the best trial of Optuna study `{study}`.
 
 The value above was measured on the validation split during the search; the test
 split was not read. Run it with `unisim run experiments/{name}/config.yaml` for the
-test-split figures and gates; `unisim sweep show {study}` lists every trial.
+test-split figures and gates; `unisim sweep show {study}` lists every trial.{budget}
 """
+
+BUDGET_NOTE = """
+
+config.yaml keeps the search's training budget ({keys}): every trial trained under it.
+For the final fit, raise it (`--set training.max_time_s=...`) or edit config.yaml."""
 
 
 def write_best_folder(req: Any, result: Any, best: dict[str, Any]) -> str:
@@ -148,6 +153,8 @@ def write_best_folder(req: Any, result: Any, best: dict[str, Any]) -> str:
         name = dated_name(f"{base}-{i}")
     cfg = load_config(req.config, [*req.overrides, *overrides_of(best["params"])])
     params = "\n".join(f"  - `{k}` = {v!r}" for k, v in best["params"].items())
+    budget_keys = ("training.max_time_s=", "training.epochs=")
+    budgets = [o for o in req.overrides if o.replace(" ", "").startswith(budget_keys)]
     notes = NOTES.format(
         name=name,
         today=Path(name).name[:10],
@@ -162,6 +169,7 @@ def write_best_folder(req: Any, result: Any, best: dict[str, Any]) -> str:
         sweep_run=result.sweep_run_id,
         finished=result.counts.finished,
         params=params,
+        budget=BUDGET_NOTE.format(keys=", ".join(f"`{o}`" for o in budgets)) if budgets else "",
     )
     sweep_meta = {
         "study": result.study,
