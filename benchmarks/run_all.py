@@ -130,7 +130,7 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"^(all runs FINISHED, every point present|incomplete: .*)$", "{0}", "all present"),
     ],
     "sweep": [
-        ("sweep: median-pruned vs unpruned wall time, same trials",
+        ("sweep: pruned (median; see arguments) vs unpruned wall time, same trials",
          r"pruned vs unpruned sweep wall time: ([\d.]+)x", "{0}x", "<= 0.5x"),
         ("sweep: best val nRMSE, pruned vs unpruned",
          r"best val nRMSE pruned vs unpruned: ([-+\d.]+%) \(([^;]+);", "{0} ({1})", "within 5%"),

@@ -9,7 +9,8 @@ SQLite tracking store and the study database created before any timing), each a 
 `unisim sweep` process in one temp folder, timed end to end (start-up, trials, summary,
 best-config folder):
 
-1. N trials, no pruning; 2. the same N trials (same TPE seed) with the median pruner;
+1. N trials, no pruning; 2. the same N trials (same TPE seed) with the median pruner
+(`--pruner hyperband` for Optuna's Hyperband instead);
 3. a fixed number of unpruned trials with one worker, then with two (`--workers 2`).
 
 Printed: pruned / unpruned wall time (goal <= 0.5x), the best val nRMSE of the pruned
@@ -116,13 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=None, help="trials per pruning sweep (16)")
     p.add_argument("--worker-trials", type=int, default=None, help="trials per worker sweep (8)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (20)")
+    p.add_argument(
+        "--pruner", choices=("median", "hyperband"), default="median", help="the pruned sweep's"
+    )
     args = p.parse_args(argv)
     trials = args.trials or (8 if args.quick else 16)
     worker_trials = args.worker_trials or (4 if args.quick else 8)
     epochs = args.epochs or (6 if args.quick else 20)
 
     print(f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f} (1 min) at start")
-    print(f"sweep benchmark: {trials} trials x {epochs} epochs; workers: {worker_trials} trials")
+    print(
+        f"sweep benchmark: {trials} trials x {epochs} epochs, pruner {args.pruner}; "
+        f"workers: {worker_trials} trials"
+    )
     folder = Path(tempfile.mkdtemp(prefix="unisim-bench-sweep-"))
     try:
         (folder / "cfg.yaml").write_text(yaml.safe_dump(config(args.quick, epochs)))
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         subprocess.run([sys.executable, "-c", warm], cwd=folder, env=env, check=True)
         t_none, best_none = sweep(folder, "unpruned", trials, "--pruner", "none")
-        t_med, best_med = sweep(folder, "pruned", trials, "--pruner", "median")
+        t_med, best_med = sweep(folder, "pruned", trials, "--pruner", args.pruner)
         t_one, _ = sweep(folder, "one-worker", worker_trials, "--pruner", "none")
         t_two, _ = sweep(folder, "two-workers", worker_trials, "--pruner", "none", "--workers", "2")
     finally:
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| measure | value | goal |")
     print("|---|---|---|")
     print(f"| {trials} trials unpruned (s) | {t_none:.1f} | |")
-    print(f"| {trials} trials median-pruned (s) | {t_med:.1f} | |")
+    print(f"| {trials} trials {args.pruner}-pruned (s) | {t_med:.1f} | |")
     print(f"| {worker_trials} trials, 1 worker / 2 workers (s) | {t_one:.1f} / {t_two:.1f} | |")
     print()
     print(f"pruned vs unpruned sweep wall time: {prune_ratio:.2f}x (goal <= 0.5x)")
