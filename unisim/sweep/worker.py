@@ -20,6 +20,7 @@ Progress: one line on stderr per trial that ends, with the study's totals and be
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -81,8 +82,6 @@ def _claim(study: Any, ctx: TrialContext, url: str, store: Any, n_trials: int) -
 def _say(study: Any, trial: Any, ended: str, seconds: float, n_trials: int) -> None:
     """One progress line on stderr (stdout stays for results); never fails the worker."""
     try:
-        import sys
-
         c = count_trials(study)
         try:
             best = study.best_trial
