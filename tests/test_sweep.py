@@ -459,6 +459,7 @@ def test_budget_stops_a_trial_still_training_and_does_not_count_it(files, store,
     states = [t.state for t in study.trials]
     assert states == [TrialState.FAIL]  # cut short at the budget: not a finished trial
     assert "budget" in study.trials[0].user_attrs["fail_reason"]
+    assert "trial 0 failed (the sweep's time budget ran out" in err  # the progress line
     runs = all_runs(client)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert "3 trials to go" in out

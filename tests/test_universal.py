@@ -404,7 +404,7 @@ def test_a_suite_entry_can_carry_its_own_fno_baseline(tmp_path, monkeypatch):
         "fno": ["model.name=fno", "model.fno.width=32"],
     }
     Path("suite.yaml").write_text(yaml.safe_dump(suite))
-    entries = load_suite("suite.yaml").entries()
+    entries = load_suite("suite.yaml").configs
     assert [(e.config, e.fno) for e in entries] == [
         ("a.yaml", ("model.name=fno", "model.fno.width=32")),
         ("b.yaml", ("model.name=fno", "model.fno.modes=8")),

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from unisim.errors import ConfigError
 
@@ -63,12 +63,12 @@ COLUMNS = (
 
 
 class SuiteEntry(BaseModel):
-    """One config of the suite, with its own FNO baseline where it has one (a tuned one)."""
+    """One config of the suite and the overrides that make its FNO baseline."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     config: str
-    fno: tuple[str, ...] | None = None  # None: the suite's ``fno``
+    fno: tuple[str, ...]  # the suite's ``fno`` unless the entry names its own (a tuned one)
 
 
 class SuiteConfig(BaseModel):
@@ -76,18 +76,21 @@ class SuiteConfig(BaseModel):
 
     name: str = "suite"
     experiment: str = "suite"
-    configs: tuple[str | SuiteEntry, ...] = Field(min_length=1)
+    configs: tuple[SuiteEntry, ...] = Field(min_length=1)
     fno: tuple[str, ...] = ("model.name=fno", "model.fno.width=32")  # () = no FNO rows
 
-    def entries(self) -> list[SuiteEntry]:
-        """Every config as an entry, its FNO overrides resolved."""
-        out = []
-        for item in self.configs:
-            entry = SuiteEntry(config=item) if isinstance(item, str) else item
-            out.append(
-                entry if entry.fno is not None else entry.model_copy(update={"fno": self.fno})
-            )
-        return out
+    @model_validator(mode="before")
+    @classmethod
+    def _entries(cls, raw: Any) -> Any:
+        """A bare path, or an entry without ``fno``, gets the suite's FNO baseline."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("configs"), list):
+            return raw
+        fno = raw.get("fno", cls.model_fields["fno"].default)
+        configs = [{"config": c} if isinstance(c, str) else c for c in raw["configs"]]
+        return {
+            **raw,
+            "configs": [{"fno": fno, **c} if isinstance(c, dict) else c for c in configs],
+        }
 
 
 def load_suite(path: str | Path) -> SuiteConfig:
@@ -100,13 +103,11 @@ def load_suite(path: str | Path) -> SuiteConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         suite = SuiteConfig.model_validate(raw)
     except (yaml.YAMLError, ValueError) as exc:
-        # the deepest error: for a mapping entry, its key's problem, not "not a string"
-        first = max(exc.errors(), key=lambda e: len(e["loc"])) if hasattr(exc, "errors") else None
-        union = ("str", "SuiteEntry")  # pydantic names the union member in the location
-        where = ".".join(str(p) for p in first["loc"] if p not in union) if first else ""
+        first = exc.errors()[0] if hasattr(exc, "errors") else None
+        where = ".".join(str(p) for p in first["loc"]) if first else ""
         msg = first["msg"] if first else str(exc).splitlines()[0]
         raise ConfigError(f"{path}: {where}: {msg}" if where else f"{path}: {msg}") from None
-    for entry in suite.entries():
+    for entry in suite.configs:
         if not Path(entry.config).is_file():
             raise ConfigError(f"{path}: configs: {entry.config}: file not found")
     return suite
@@ -220,7 +221,7 @@ def run_suite(
     # MLflow nests runs within one experiment, and the FNO baseline is looked up there
     overrides = [*overrides, f"tracking.experiment={suite.experiment}"]
     plan: list[tuple[str, list[str]]] = []
-    for entry in suite.entries():
+    for entry in suite.configs:
         if entry.fno:
             plan.append((entry.config, [*overrides, *entry.fno]))
         plan.append((entry.config, overrides))

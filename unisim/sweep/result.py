@@ -128,7 +128,7 @@ test-split figures and gates; `unisim sweep show {study}` lists every trial.{bud
 BUDGET_NOTE = """
 
 config.yaml keeps the search's training budget ({keys}): every trial trained under it.
-For the final fit, raise it (`--set training.max_time_s=...`) or edit config.yaml."""
+For the final fit, override it with `--set` or edit config.yaml."""
 
 
 def write_best_folder(req: Any, result: Any, best: dict[str, Any]) -> str:

@@ -140,7 +140,6 @@ def work(
             run_id = study._storage.get_trial(trial._trial_id).user_attrs.get(ATTR_RUN)
             if run_id:
                 end_trial_run(store, run_id, "fail", str(exc))
-            log.warning("trial %d failed: %s", trial.number, exc)
             _say(study, trial, f"failed ({exc})", time.monotonic() - t0, n_trials)
             refused += 1
             if refused >= MAX_REFUSED:
