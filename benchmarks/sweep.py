@@ -9,18 +9,20 @@ SQLite tracking store and the study database created before any timing), each a 
 `unisim sweep` process in one temp folder, timed end to end (start-up, trials, summary,
 best-config folder):
 
-1. N trials, no pruning; 2. the same N trials (same TPE seed) with the median pruner
-(`--pruner hyperband` for Optuna's Hyperband instead);
-3. a fixed number of unpruned trials with one worker, then with two (`--workers 2`).
+1. N trials, no pruning; 2. the same N trials (same TPE seed) with each pruner in
+`--pruners` (default: median, hyperband, asha; the last two with rungs at epochs 1, 3, 9
+and one in three trials going on); 3. a fixed number of unpruned trials with one worker,
+then with two (`--workers 2`).
 
-Printed: pruned / unpruned wall time (goal <= 0.5x), the best val nRMSE of the pruned
-sweep relative to the unpruned one (goal within 5%), two workers / one worker wall time
-(goal <= 0.6x). Single runs: on a shared machine the ratios move with the load, which
-is printed at the start. Not a timed test. What pruning can save is the training time
-of the pruned trials' remaining epochs; each trial also has a fixed cost (its MLflow
-run, config, summary) and each worker process its imports (torch, mlflow, optuna), so
-at --quick sizes, where a trial trains for a second or two, neither ratio can reach
-its goal: the full size trains 20 epochs a trial so that training dominates.
+Printed, per pruner: pruned / unpruned wall time (goal <= 0.5x) and the best val nRMSE
+of the pruned sweep relative to the unpruned one (goal within 5%); then two workers /
+one worker wall time (goal <= 0.6x). Single runs: on a shared machine the ratios move
+with the load, which is printed at the start. Not a timed test. What pruning can save is
+the training time of the pruned trials' remaining epochs; each trial also has a fixed
+cost (its MLflow run, config, summary) and each worker process its imports (torch,
+mlflow, optuna), so at --quick sizes, where a trial trains for a second or two, neither
+ratio can reach its goal: the full size trains 20 epochs a trial so that training
+dominates.
 """
 
 from __future__ import annotations
@@ -111,6 +113,49 @@ def sweep(folder: Path, study: str, trials: int, *extra: str) -> tuple[float, fl
     return seconds, row[0]
 
 
+Timing = tuple[float, float | None]  # wall seconds, best val nRMSE
+
+
+def report(
+    trials: int,
+    unpruned: Timing,
+    pruned: dict[str, Timing],
+    worker_trials: int,
+    workers: tuple[float, float],
+) -> str:
+    """The table and the ratio lines run_all.py reads (one pair of lines per pruner)."""
+    t_none, best_none = unpruned
+    t_one, t_two = workers
+    ratios = {name: t / t_none for name, (t, _) in pruned.items()}
+    gaps = {
+        name: (best - best_none) / best_none if best and best_none else float("nan")
+        for name, (_, best) in pruned.items()
+    }
+    lines = ["", "| measure | value | goal |", "|---|---|---|"]
+    lines.append(f"| {trials} trials unpruned (s) | {t_none:.1f} | |")
+    lines += [
+        f"| {trials} trials {name}-pruned (s) | {t:.1f} | |" for name, (t, _) in pruned.items()
+    ]
+    lines += [
+        f"| {worker_trials} trials, 1 worker / 2 workers (s) | {t_one:.1f} / {t_two:.1f} | |",
+        "",
+    ]
+    for name, (_, best) in pruned.items():
+        lines.append(
+            f"pruned ({name}) vs unpruned sweep wall time: {ratios[name]:.2f}x (goal <= 0.5x)"
+        )
+        lines.append(
+            f"best val nRMSE pruned ({name}) vs unpruned: {gaps[name]:+.1%} "
+            f"({best or float('nan'):.4g} vs {best_none or float('nan'):.4g}; goal within 5%)"
+        )
+    worker_ratio = t_two / t_one
+    lines.append(f"two workers vs one, {worker_trials} trials: {worker_ratio:.2f}x (goal <= 0.6x)")
+    lines.append(
+        json.dumps({"prune_ratio": ratios, "best_gap": gaps, "worker_ratio": worker_ratio})
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
@@ -118,16 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-trials", type=int, default=None, help="trials per worker sweep (8)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (20)")
     p.add_argument(
-        "--pruner", choices=("median", "hyperband"), default="median", help="the pruned sweep's"
+        "--pruners",
+        default="median,hyperband,asha",
+        help="comma-separated pruners, each one pruned sweep (median, hyperband, asha)",
     )
     args = p.parse_args(argv)
+    pruners = [x.strip() for x in args.pruners.split(",") if x.strip()]
+    if not pruners or set(pruners) - {"median", "hyperband", "asha"}:
+        p.error(f"--pruners {args.pruners}: a comma-separated list of median, hyperband, asha")
     trials = args.trials or (8 if args.quick else 16)
     worker_trials = args.worker_trials or (4 if args.quick else 8)
     epochs = args.epochs or (6 if args.quick else 20)
 
     print(f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f} (1 min) at start")
     print(
-        f"sweep benchmark: {trials} trials x {epochs} epochs, pruner {args.pruner}; "
+        f"sweep benchmark: {trials} trials x {epochs} epochs, pruners {', '.join(pruners)}; "
         f"workers: {worker_trials} trials"
     )
     folder = Path(tempfile.mkdtemp(prefix="unisim-bench-sweep-"))
@@ -146,27 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         subprocess.run([sys.executable, "-c", warm], cwd=folder, env=env, check=True)
         t_none, best_none = sweep(folder, "unpruned", trials, "--pruner", "none")
-        t_med, best_med = sweep(folder, "pruned", trials, "--pruner", args.pruner)
+        pruned = {name: sweep(folder, name, trials, "--pruner", name) for name in pruners}
         t_one, _ = sweep(folder, "one-worker", worker_trials, "--pruner", "none")
         t_two, _ = sweep(folder, "two-workers", worker_trials, "--pruner", "none", "--workers", "2")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    prune_ratio = t_med / t_none
-    gap = (best_med - best_none) / best_none if best_med and best_none else float("nan")
-    worker_ratio = t_two / t_one
-    print()
-    print("| measure | value | goal |")
-    print("|---|---|---|")
-    print(f"| {trials} trials unpruned (s) | {t_none:.1f} | |")
-    print(f"| {trials} trials {args.pruner}-pruned (s) | {t_med:.1f} | |")
-    print(f"| {worker_trials} trials, 1 worker / 2 workers (s) | {t_one:.1f} / {t_two:.1f} | |")
-    print()
-    print(f"pruned vs unpruned sweep wall time: {prune_ratio:.2f}x (goal <= 0.5x)")
-    print(f"best val nRMSE pruned vs unpruned: {gap:+.1%} ({best_med:.4g} vs {best_none:.4g}; "
-          "goal within 5%)")  # fmt: skip
-    print(f"two workers vs one, {worker_trials} trials: {worker_ratio:.2f}x (goal <= 0.6x)")
-    print(json.dumps({"prune_ratio": prune_ratio, "best_gap": gap, "worker_ratio": worker_ratio}))
+    print(report(trials, (t_none, best_none), pruned, worker_trials, (t_one, t_two)))
     return 0
 
 

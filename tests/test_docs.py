@@ -374,3 +374,29 @@ def test_run_all_reads_the_suite_table_as_written(tmp_path):
         "0.07 / 0.08: met",
         "0.09 / 0.085: NOT met",
     ]
+
+
+def test_run_all_reads_every_pruner_of_the_sweep_benchmark():
+    """benchmarks/sweep.py prints a ratio and a best-value gap per pruner; run_all.py makes a
+    headline row of each (a pruner missing from the headlines would hide a miss)."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    run_all, sweep = load("run_all"), load("sweep")
+    pruned = {"median": (388.1, 0.47), "hyperband": (338.8, 0.47), "asha": (250.0, 0.5)}
+    text = sweep.report(16, (617.3, 0.47), pruned, 8, (327.6, 187.5))
+    found = {label: value for label, value, _ in run_all.headlines("sweep", text)}
+    assert found == {
+        "sweep: median-pruned vs unpruned wall time, same trials": "0.63x",
+        "sweep: best val nRMSE, median-pruned vs unpruned": "+0.0% (0.47 vs 0.47)",
+        "sweep: hyperband-pruned vs unpruned wall time, same trials": "0.55x",
+        "sweep: best val nRMSE, hyperband-pruned vs unpruned": "+0.0% (0.47 vs 0.47)",
+        "sweep: asha-pruned vs unpruned wall time, same trials": "0.40x",
+        "sweep: best val nRMSE, asha-pruned vs unpruned": "+6.4% (0.5 vs 0.47)",
+        "sweep: two local workers vs one, fixed trials": "0.57x (8 trials)",
+    }

@@ -265,6 +265,26 @@ def _two_workers(files, client, url: str, extra: list[str]) -> None:
 
 
 @pytest.mark.slow
+def test_asha_pruner_stops_trials_at_its_rungs(files, store, client, tmp_path):
+    """Successive halving (rungs at epochs 1, 2; one in two goes on): useless trials stop."""
+    cfg, _ = files
+    space = write(
+        tmp_path / "asha.yaml",
+        {**SPACE, "pruner": {"name": "asha", "min_resource": 1, "reduction_factor": 2}},
+    )
+    out = unisim("sweep", cfg, "--space", space, "--trials", 4, "--study", "asha")
+    assert out.returncode == 0, out.stderr
+    study = load_study("asha", f"sqlite:///{tmp_path / 'store' / 'optuna.db'}")
+    check_study_and_runs(client, study, 4)
+    from optuna.trial import TrialState
+
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, [(t.state, t.intermediate_values) for t in study.trials]
+    for t in pruned:  # stopped on a rung: after epoch 1 or 2, never later
+        assert max(t.intermediate_values) in (1, 2), t.intermediate_values
+
+
+@pytest.mark.slow
 def test_two_workers_sqlite_finish_exactly_n(files, store, client, tmp_path):
     _two_workers(files, client, f"sqlite:///{tmp_path / 'store' / 'optuna.db'}", [])
 

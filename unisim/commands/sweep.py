@@ -55,7 +55,9 @@ def sweep(
     ] = "val/nrmse",
     pruner: Annotated[
         str | None,
-        typer.Option("--pruner", help="median | hyperband | none (default: the space file's)."),
+        typer.Option(
+            "--pruner", help="median | hyperband | asha | none (default: the space file's)."
+        ),
     ] = None,
     storage: Annotated[
         str | None,

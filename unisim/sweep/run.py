@@ -49,7 +49,7 @@ class SweepRequest:
     workers: int = 1
     study: str | None = None
     metric: str = "val/nrmse"
-    pruner: str | None = None  # median | hyperband | none: beats the space file
+    pruner: str | None = None  # median | hyperband | asha | none: beats the space file
     storage: str | None = None
     worker: bool = False  # run trials only: no sweep-run summary, no experiment folder
     sweep_run_id: str | None = None
@@ -93,6 +93,10 @@ def _pruner(space: SearchSpace) -> Any:
         return optuna.pruners.HyperbandPruner(
             min_resource=p.min_resource, reduction_factor=p.reduction_factor
         )
+    if p.name == "asha":  # successive halving in one bracket: every trial on the same rungs
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.min_resource, reduction_factor=p.reduction_factor
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -113,8 +117,8 @@ def check_request(req: SweepRequest) -> tuple[Any, SearchSpace]:
     space = load_space(req.space, req.config, req.overrides)
     check_data(cfg.data)  # a grid too coarse for the PDE's coefficients: before any store
     if req.pruner:
-        if req.pruner not in ("median", "hyperband", "none"):
-            raise ConfigError(f"--pruner {req.pruner}: must be median, hyperband or none")
+        if req.pruner not in ("median", "hyperband", "asha", "none"):
+            raise ConfigError(f"--pruner {req.pruner}: must be median, hyperband, asha or none")
         space = space.model_copy(
             update={"pruner": space.pruner.model_copy(update={"name": req.pruner})}
         )

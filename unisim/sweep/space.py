@@ -7,7 +7,7 @@
 A space file:
 
     sampler: {seed: 0, n_startup_trials: 8}         # TPE (optional)
-    pruner: {name: median, n_startup_trials: 4, n_warmup_steps: 2}   # or hyperband, none
+    pruner: {name: median, n_startup_trials: 4, n_warmup_steps: 2}   # or hyperband, asha, none
     params:
       training.lr: {type: float, low: 3.0e-4, high: 5.0e-3, log: true}
       model.latent.dim: {type: int, low: 8, high: 32, step: 8}
@@ -94,11 +94,11 @@ class SamplerSpec(_Spec):
 
 
 class PrunerSpec(_Spec):
-    name: Literal["median", "hyperband", "none"] = "median"
+    name: Literal["median", "hyperband", "asha", "none"] = "median"
     n_startup_trials: int = Field(4, ge=0)  # median: trials finished before it prunes
     n_warmup_steps: int = Field(1, ge=0)  # median: epochs before it prunes a trial
-    min_resource: int = Field(1, ge=1)  # hyperband: epochs
-    reduction_factor: int = Field(3, ge=2)  # hyperband
+    min_resource: int = Field(1, ge=1)  # hyperband, asha: epochs of the first rung
+    reduction_factor: int = Field(3, ge=2)  # hyperband, asha: 1 in this many goes on
 
 
 class SearchSpace(_Spec):
