@@ -12,7 +12,8 @@ best-config folder):
 1. N trials, no pruning; 2. the same N trials (same TPE seed) with each pruner in
 `--pruners` (default: median, hyperband, asha; the last two with rungs at epochs 1, 3, 9
 and one in three trials going on); 3. a fixed number of unpruned trials with one worker,
-then with two (`--workers 2`).
+then with two (`--workers 2`), on a space where only the learning rate varies, so that
+every trial costs the same and the ratio measures the workers, not what was drawn.
 
 Printed, per pruner: pruned / unpruned wall time (goal <= 0.5x) and the best val nRMSE
 of the pruned sweep relative to the unpruned one (goal within 5%); then two workers /
@@ -84,13 +85,25 @@ SPACE = {
 }
 
 
-def sweep(folder: Path, study: str, trials: int, *extra: str) -> tuple[float, float | None]:
+# The worker comparison measures parallelism, so every trial costs the same: only the
+# learning rate varies (the model is the config's). With the space above the two runs
+# would draw different architectures (two workers sample concurrently, so TPE sees other
+# results) and the ratio would mix the speed-up with the cost of what was drawn.
+WORKER_SPACE = {
+    "sampler": SPACE["sampler"],
+    "params": {"training.lr": SPACE["params"]["training.lr"]},
+}
+
+
+def sweep(
+    folder: Path, study: str, trials: int, *extra: str, space: str = "space.yaml"
+) -> tuple[float, float | None]:
     """Wall seconds of one `unisim sweep` and the study's best value."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "UNISIM_PROFILE")
     }
     env["PYTHONPATH"] = str(REPO)
-    cmd = [sys.executable, "-m", "unisim", "sweep", "cfg.yaml", "--space", "space.yaml"]
+    cmd = [sys.executable, "-m", "unisim", "sweep", "cfg.yaml", "--space", space]
     cmd += ["--trials", str(trials), "--study", study, *extra]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True)
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         (folder / "cfg.yaml").write_text(yaml.safe_dump(config(args.quick, epochs)))
         (folder / "space.yaml").write_text(yaml.safe_dump(SPACE))
+        (folder / "workers.yaml").write_text(yaml.safe_dump(WORKER_SPACE))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         subprocess.run(  # the data once, outside every timing
             [sys.executable, "-m", "unisim", "data", "generate", "cfg.yaml"],
@@ -197,8 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-c", warm], cwd=folder, env=env, check=True)
         t_none, best_none = sweep(folder, "unpruned", trials, "--pruner", "none")
         pruned = {name: sweep(folder, name, trials, "--pruner", name) for name in pruners}
-        t_one, _ = sweep(folder, "one-worker", worker_trials, "--pruner", "none")
-        t_two, _ = sweep(folder, "two-workers", worker_trials, "--pruner", "none", "--workers", "2")
+        per_worker = ("--pruner", "none")
+        t_one, _ = sweep(folder, "one-worker", worker_trials, *per_worker, space="workers.yaml")
+        t_two, _ = sweep(
+            folder,
+            "two-workers",
+            worker_trials,
+            *per_worker,
+            "--workers",
+            "2",
+            space="workers.yaml",
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
