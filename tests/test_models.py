@@ -226,6 +226,14 @@ def test_viscosity_conditioning_changes_the_prediction(name):
     assert torch.equal(model(u), a)  # cond=None means the config's nu (0.01)
 
 
+def same_output(got: torch.Tensor, saved: torch.Tensor, case: str = "") -> None:
+    """The output a pickled model gave when the fixture was written, up to float32 rounding:
+    CPUs with other vector units (AVX2, AVX-512) sum in another order, so the same weights
+    give outputs ~1e-5 apart (3e-5 at most on values up to 57, measured); a wrong class, a
+    wrong input or a changed forward is off by O(1)."""
+    torch.testing.assert_close(got, saved, rtol=1e-4, atol=1e-4, msg=lambda m: f"{case}: {m}")
+
+
 def test_models_pickled_before_the_pde_seam_take_a_burgers_conditioning_vector():
     """A champion pickled with ``default_nu`` (trained on (log10 nu + 1.5) / 1.5) gets
     exactly that input whether evaluation passes nothing or Burgers' conditioning vector."""
@@ -235,7 +243,7 @@ def test_models_pickled_before_the_pde_seam_take_a_burgers_conditioning_vector()
     model, u = saved["models"]["latent-fno"]["model"], saved["input"]
     cond = torch.as_tensor(get_pde("burgers").conditioning([[0.01]] * u.shape[0]))
     with torch.no_grad():
-        assert torch.allclose(model(u, cond), saved["models"]["latent-fno"]["output"], atol=1e-6)
+        same_output(model(u, cond), saved["models"]["latent-fno"]["output"])
 
 
 @pytest.mark.parametrize(
@@ -279,7 +287,7 @@ def test_models_pickled_before_the_networks_moved_still_load_and_predict_the_sam
     }  # fmt: skip
     for case, entry in saved["models"].items():
         with torch.no_grad():
-            assert torch.equal(entry["model"](saved["input"]), entry["output"]), case
+            same_output(entry["model"](saved["input"]), entry["output"], case)
 
 
 TOY_SPEC = '''
