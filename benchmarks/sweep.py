@@ -41,6 +41,8 @@ from pathlib import Path
 
 import yaml
 
+from unisim.sweep.space import PRUNERS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -175,15 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=None, help="trials per pruning sweep (16)")
     p.add_argument("--worker-trials", type=int, default=None, help="trials per worker sweep (8)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (20)")
+    every = [name for name in PRUNERS if name != "none"]
     p.add_argument(
         "--pruners",
-        default="median,hyperband,asha",
-        help="comma-separated pruners, each one pruned sweep (median, hyperband, asha)",
+        default=",".join(every),
+        help=f"comma-separated pruners, each one pruned sweep ({', '.join(every)})",
     )
     args = p.parse_args(argv)
     pruners = [x.strip() for x in args.pruners.split(",") if x.strip()]
-    if not pruners or set(pruners) - {"median", "hyperband", "asha"}:
-        p.error(f"--pruners {args.pruners}: a comma-separated list of median, hyperband, asha")
+    if not pruners or set(pruners) - set(every):
+        p.error(f"--pruners {args.pruners}: a comma-separated list of {', '.join(every)}")
     trials = args.trials or (8 if args.quick else 16)
     worker_trials = args.worker_trials or (4 if args.quick else 8)
     epochs = args.epochs or (6 if args.quick else 20)

@@ -346,16 +346,22 @@ def test_run_all_args_and_concurrent_only_runs_keep_each_others_figures(tmp_path
     assert _run_all("--dir", str(bench), "--args", "echo").returncode == 2
 
 
+def _bench(name: str):
+    """benchmarks/NAME.py as a module (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_run_all_reads_the_suite_table_as_written(tmp_path):
     """The suite's table (unisim/pipeline/suite.py) parsed into headline rows: the test
     figures of every row, and the held-out verdict where a config has held-out coefficients."""
-    import importlib.util
-
     from unisim.pipeline.suite import table_markdown
 
-    spec = importlib.util.spec_from_file_location("run_all", REPO / "benchmarks" / "run_all.py")
-    run_all = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_all)
+    run_all = _bench("run_all")
     common = {"ratio_to_persistence": 0.5, "wall_s": 75.5, "gates": "passed"}
     rows = [
         {"pde": "burgers", "coefficients": "nu=0.01", "model": "fno", "final_nrmse": 0.05,
@@ -379,15 +385,7 @@ def test_run_all_reads_the_suite_table_as_written(tmp_path):
 def test_run_all_reads_every_pruner_of_the_sweep_benchmark():
     """benchmarks/sweep.py prints a ratio and a best-value gap per pruner; run_all.py makes a
     headline row of each (a pruner missing from the headlines would hide a miss)."""
-    import importlib.util
-
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    run_all, sweep = load("run_all"), load("sweep")
+    run_all, sweep = _bench("run_all"), _bench("sweep")
     pruned = {"median": (388.1, 0.47), "hyperband": (338.8, 0.47), "asha": (250.0, 0.5)}
     text = sweep.report(16, (617.3, 0.47), pruned, 8, (327.6, 187.5))
     found = {label: value for label, value, _ in run_all.headlines("sweep", text)}

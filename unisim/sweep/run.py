@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from unisim.errors import ConfigError, UnisimError
-from unisim.sweep.space import SearchSpace, load_space
+from unisim.sweep.space import PRUNERS, SearchSpace, load_space
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,9 @@ def check_request(req: SweepRequest) -> tuple[Any, SearchSpace]:
     space = load_space(req.space, req.config, req.overrides)
     check_data(cfg.data)  # a grid too coarse for the PDE's coefficients: before any store
     if req.pruner:
-        if req.pruner not in ("median", "hyperband", "asha", "none"):
-            raise ConfigError(f"--pruner {req.pruner}: must be median, hyperband, asha or none")
+        if req.pruner not in PRUNERS:
+            names = ", ".join(PRUNERS[:-1]) + f" or {PRUNERS[-1]}"
+            raise ConfigError(f"--pruner {req.pruner}: must be {names}")
         space = space.model_copy(
             update={"pruner": space.pruner.model_copy(update={"name": req.pruner})}
         )

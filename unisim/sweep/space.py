@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
@@ -99,6 +99,9 @@ class PrunerSpec(_Spec):
     n_warmup_steps: int = Field(1, ge=0)  # median: epochs before it prunes a trial
     min_resource: int = Field(1, ge=1)  # hyperband, asha: epochs of the first rung
     reduction_factor: int = Field(3, ge=2)  # hyperband, asha: 1 in this many goes on
+
+
+PRUNERS: tuple[str, ...] = get_args(PrunerSpec.model_fields["name"].annotation)
 
 
 class SearchSpace(_Spec):
