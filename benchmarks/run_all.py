@@ -60,6 +60,7 @@ ORDER = (
     "server_load",
     "sweep",
     "accuracy",
+    "golden",
     "suite",
 )
 QUICK_ARGS: dict[str, list[str]] = {
@@ -71,6 +72,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "server_load": ["--runs", "2", "--epochs", "5", "--backends", "sqlite"],
     "sweep": ["--quick"],
     "accuracy": ["--quick"],
+    "golden": ["--quick"],
     "suite": ["--quick"],
 }
 DATA_MARK = "run_all-records"
@@ -146,6 +148,14 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"^  (latent|fno|neuralop_fno)\s+([\d,]+)\s+([\d.]+ \[[\d., ]+\])\s+"
          r"([\d.]+ \[[\d., ]+\])",
          "{1}: {2} / {3}", ""),
+    ],
+    "golden": [
+        ("{0} / hand-tuned Burgers config, test rollout nRMSE (same machine, data, seeds)",
+         r"ratio (\w+) / hand-tuned on test: ([\d.]+) \[([\d.]+), ([\d.]+)\] \(([^)]+)\)",
+         "{1} [{2}, {3}]: {4}", "< 1 (beats the hand-tuned)"),
+        ("{0}: test rollout nRMSE [95% interval] (per-seed means)",
+         r"^  (golden|hand-tuned|candidate)\s+([\d.]+ \[[\d., ]+\])\s+([\d.]+(?:, [\d.]+)*)",
+         "{1} ({2})", ""),
     ],
     "suite": [
         ("{0} ({1}), {2}: test rollout nRMSE, ratio to persistence / FNO, wall time",

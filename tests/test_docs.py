@@ -398,3 +398,41 @@ def test_run_all_reads_every_pruner_of_the_sweep_benchmark():
         "sweep: best val nRMSE, asha-pruned vs unpruned": "+6.4% (0.5 vs 0.47)",
         "sweep: two local workers vs one, fixed trials": "0.57x (8 trials)",
     }
+
+
+def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
+    """benchmarks/golden.py judges golden / hand-tuned by the paired interval (a ratio
+    below 1 whose interval crosses 1 is "within noise", not a win), and run_all.py makes a
+    headline row of each ratio and each config's figure."""
+    import argparse
+
+    import numpy as np
+
+    run_all, golden = _bench("run_all"), _bench("golden")
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(0.02, 0.04, size=(3, 32))
+    rows = {
+        "golden": {"test": (ref * 0.8).tolist(), "train_s": 110.0, "wall_s": 400.0},
+        "hand-tuned": {"test": ref.tolist(), "train_s": 150.0, "wall_s": 500.0},
+        "candidate": {"test": (ref * np.where(np.arange(32) % 2, 1.26, 0.7)).tolist(),
+                      "train_s": 90.0, "wall_s": 300.0},  # mean 0.98x, wide spread
+    }  # fmt: skip
+    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2]))
+    text = capsys.readouterr().out
+    found = {label: value for label, value, _ in run_all.headlines("golden", text)}
+    ratio = "{} / hand-tuned Burgers config, test rollout nRMSE (same machine, data, seeds)"
+    assert found[ratio.format("golden")].endswith(": beats it beyond noise")
+    assert found[ratio.format("golden")].startswith("0.800 [")
+    assert found[ratio.format("candidate")].endswith(": beats it, within noise")
+    figure = "{}: test rollout nRMSE [95% interval] (per-seed means)"
+    per_seed = ", ".join(f"{v:.4f}" for v in ref.mean(axis=1))
+    assert found[figure.format("hand-tuned")].endswith(f"({per_seed})")
+    assert set(found) == {ratio.format("golden"), ratio.format("candidate")} | {
+        figure.format(label) for label in rows
+    }
+    rows["golden"]["test"] = (ref * 1.3).tolist()
+    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2]))
+    found = {
+        label: value for label, value, _ in run_all.headlines("golden", capsys.readouterr().out)
+    }
+    assert found[ratio.format("golden")].endswith(": does NOT beat it")
