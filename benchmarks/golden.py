@@ -13,7 +13,8 @@ epochs, batch, schedule, evaluation) is shared. Each config runs as ``unisim run
 the same test trajectories (paired).
 
 Reported: test rollout nRMSE per config, the mean over seeds and trajectories with a 95%
-bootstrap interval and the per-seed means; then golden / hand-tuned (and candidate /
+bootstrap interval, the per-seed means and the training runs' best validation nRMSE (the
+figure a sweep ranks by; seed mean); then golden / hand-tuned (and candidate /
 hand-tuned with ``--candidate``) with a paired bootstrap interval
 (``unisim.evaluation.statistics.ratio_interval``). Goal (issue 16): the sweep-found golden
 beats the hand-tuned config: ratio < 1, "beyond noise" when the interval's upper end is
@@ -45,6 +46,8 @@ from accuracy import (  # noqa: E402
     unisim,
 )
 
+from unisim.tracking.schema import VAL_BEST_NRMSE  # noqa: E402
+
 GOLDEN = HERE.parent / "configs" / "train_burgers_golden.yaml"
 # The hand-tuned golden (commit 5f87df6), as overrides of today's golden; the architecture
 # keys it shares with today's golden (dim 16, tokens 32, fno processor, ffn 256, layers 2)
@@ -75,12 +78,14 @@ def run_config(
         work, env, work / "commands.log",
     )  # fmt: skip
     summary, test = pipeline_result(env, work)
-    trains = [s["seconds"] for s in summary["stages"] if s["name"] == "train"]
+    trains = [s for s in summary["stages"] if s["name"] == "train"]
+    val = [s["metrics"][VAL_BEST_NRMSE] for s in trains if VAL_BEST_NRMSE in s["metrics"]]
     return {
         "config": str(config),
         "sets": sets,
         "test": test,
-        "train_s": sum(trains) / max(1, len(trains)),
+        "val": sum(val) / max(1, len(val)),  # the training runs' best val nRMSE, seed mean
+        "train_s": sum(s["seconds"] for s in trains) / max(1, len(trains)),
         "wall_s": time.perf_counter() - start,
     }
 
@@ -92,13 +97,14 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nTest rollout nRMSE, mean over seeds {seeds} and trajectories [95% bootstrap interval]"
     )
-    print(f"  {'config':12s} {'test':>26s} {'per-seed':>26s} {'train s/seed':>12s} {'wall s':>7s}")
+    head = f"  {'config':12s} {'test':>26s} {'per-seed':>26s} {'val':>7s} {'train s/seed':>12s}"
+    print(head + f" {'wall s':>7s}")
     for label, row in rows.items():
         s = summarize_seeds(row["test"])
         per_seed = ", ".join(f"{v:.4f}" for v in s.per_seed)
         print(
             f"  {label:12s} {fmt_interval(s.to_dict()):>26s} {per_seed:>26s} "
-            f"{row['train_s']:12.0f} {row['wall_s']:7.0f}"
+            f"{row['val']:7.4f} {row['train_s']:12.0f} {row['wall_s']:7.0f}"
         )
     ref = rows[REFERENCE]["test"]
     for label, row in rows.items():
