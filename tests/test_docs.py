@@ -436,3 +436,21 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
         label: value for label, value, _ in run_all.headlines("golden", capsys.readouterr().out)
     }
     assert found[ratio.format("golden")].endswith(": does NOT beat it")
+
+
+def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data():
+    """benchmarks/handtuned_burgers.yaml holds the hand-tuned values (commit 5f87df6) and the
+    golden's data, so golden.py's ratio pairs the same test trajectories."""
+    from unisim.config import load_config
+
+    golden = _bench("golden")
+    ref, gold = load_config(golden.HAND_TUNED), load_config(golden.GOLDEN)
+    assert ref.data == gold.data
+    lat = ref.model.latent
+    assert (lat.dim, lat.tokens, lat.processor, lat.width, lat.ffn, lat.layers, lat.hidden) == (
+        16, 32, "fno", 64, 256, 2, 48,
+    )  # fmt: skip
+    t = ref.training
+    assert (t.lr, t.weight_decay, t.rollout_steps, t.loss_recon, t.epochs, t.batch_size) == (
+        2e-3, 1e-4, 4, 0.1, 10, 32,
+    )  # fmt: skip

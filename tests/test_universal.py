@@ -58,7 +58,7 @@ def test_old_configs_migrate_and_keep_their_hashes(repo):
     golden = yaml.safe_load((repo / "configs" / "train_burgers_golden.yaml").read_text())
     cfg = build_config(golden)
     assert data_config_hash(cfg.data) == "02a45227c7d969e1"
-    assert config_hash(cfg) == "2995003a3cfb3b8b"  # pinned: the 60-minute search's golden (2026-12-01)
+    assert config_hash(cfg) == "2995003a3cfb3b8b"  # pinned: the 60-minute search's golden
     # every shipped config loads
     from unisim.config import load_config
 
