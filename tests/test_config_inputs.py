@@ -185,7 +185,7 @@ def test_set_model_name_switches_architecture_and_drops_the_old_section(tmp_path
 
 def test_params_keep_their_names_and_only_the_own_section():
     flat = flatten(load_config(GOLDEN))
-    assert flat["model.latent.dim"] == "16" and flat["model.name"] == "latent"
+    assert flat["model.latent.dim"] == "8" and flat["model.name"] == "latent"
     assert not any(k.startswith("model.fno.") for k in flat)
 
 
