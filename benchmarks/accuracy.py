@@ -275,13 +275,8 @@ def report(
         )
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    ap.add_argument("--models", default=",".join(MODELS), help=f"of {', '.join(MODELS)}")
-    ap.add_argument("--trials", type=int, default=16, help="sweep trials per model")
-    ap.add_argument("--trial-time-s", type=float, default=60.0, help="training cap per trial")
-    ap.add_argument("--fit-time-s", type=float, default=300.0, help="training cap per seed")
+def add_run_args(ap: argparse.ArgumentParser, quick: str) -> None:
+    """--seeds, --threads, --set and --quick: the options of every script that fits seeds."""
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument(
         "--threads",
@@ -290,22 +285,39 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="torch threads per command (default: OMP_NUM_THREADS, else every CPU)",
     )
     ap.add_argument("--set", action="append", default=[], help="config override (repeatable)")
-    ap.add_argument("--quick", action="store_true", help="tiny data, 3 trials, 2 seeds")
-    ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
-    ap.add_argument("--keep", type=Path, help="copy each model's sweep-best config here")
+    ap.add_argument("--quick", action="store_true", help=quick)
+
+
+def parse_run_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; --seeds becomes a list, and --quick keeps 2 seeds on tiny data."""
     args = ap.parse_args(argv)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in MODELS]
-    if unknown:
-        ap.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(MODELS)})")
     try:
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         ap.error(f"--seeds: not a comma-separated list of integers: {args.seeds!r}")
     if args.quick:
-        args.trials, args.trial_time_s, args.fit_time_s = 3, 20.0, 30.0
         args.seeds = args.seeds[:2]
         args.set = [*QUICK_SETS, *args.set]
+    return args
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    ap.add_argument("--models", default=",".join(MODELS), help=f"of {', '.join(MODELS)}")
+    ap.add_argument("--trials", type=int, default=16, help="sweep trials per model")
+    ap.add_argument("--trial-time-s", type=float, default=60.0, help="training cap per trial")
+    ap.add_argument("--fit-time-s", type=float, default=300.0, help="training cap per seed")
+    add_run_args(ap, quick="tiny data, 3 trials, 2 seeds")
+    ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    ap.add_argument("--keep", type=Path, help="copy each model's sweep-best config here")
+    args = parse_run_args(ap, argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        ap.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(MODELS)})")
+    if args.quick:
+        args.trials, args.trial_time_s, args.fit_time_s = 3, 20.0, 30.0
     if not args.config.is_file():
         ap.error(f"--config: no such file: {args.config}")
     for m in args.models:

@@ -37,10 +37,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from accuracy import (  # noqa: E402
-    QUICK_SETS,
     CommandFailed,
+    add_run_args,
     clean_env,
     fmt_interval,
+    parse_run_args,
     pipeline_result,
     sets_args,
     unisim,
@@ -55,9 +56,7 @@ HAND_TUNED = HERE / "handtuned_burgers.yaml"
 REFERENCE = "hand-tuned"
 
 
-def run_config(
-    label: str, config: Path, sets: list[str], args: argparse.Namespace, root: Path
-) -> dict[str, Any]:
+def run_config(label: str, config: Path, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     """``unisim run CONFIG --seeds ...`` on a fresh store: its test errors (seeds, trajectories)."""
     work = root / label
     (work / "mlruns").mkdir(parents=True)
@@ -66,17 +65,15 @@ def run_config(
     start = time.perf_counter()
     unisim(
         ["run", str(config), "--seeds", ",".join(map(str, args.seeds)), "--force-full-eval",
-         *sets_args(sets)],
+         *sets_args(args.set)],
         work, env, work / "commands.log",
     )  # fmt: skip
     summary, test = pipeline_result(env, work)
     trains = [s for s in summary["stages"] if s["name"] == "train"]
     val = [s["metrics"][VAL_BEST_NRMSE] for s in trains if VAL_BEST_NRMSE in s["metrics"]]
     return {
-        "config": str(config),
-        "sets": sets,
         "test": test,
-        "val": sum(val) / max(1, len(val)),  # the training runs' best val nRMSE, seed mean
+        "val": sum(val) / len(val) if val else float("nan"),  # best val nRMSE, seed mean
         "train_s": sum(s["seconds"] for s in trains) / max(1, len(trains)),
         "wall_s": time.perf_counter() - start,
     }
@@ -120,23 +117,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--golden", type=Path, default=GOLDEN, help="the sweep-found golden config")
     ap.add_argument("--candidate", type=Path, help="another config to compare (e.g. a sweep-best)")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
-        help="torch threads per command (default: OMP_NUM_THREADS, else every CPU)",
-    )
-    ap.add_argument("--set", action="append", default=[], help="override for every config")
-    ap.add_argument("--quick", action="store_true", help="tiny data, 2 seeds")
-    args = ap.parse_args(argv)
-    try:
-        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        ap.error(f"--seeds: not a comma-separated list of integers: {args.seeds!r}")
-    if args.quick:
-        args.seeds = args.seeds[:2]
-        args.set = [*QUICK_SETS, *args.set]
+    add_run_args(ap, quick="tiny data, 2 seeds")
+    args = parse_run_args(ap, argv)
     for name in ("golden", "candidate"):
         path = getattr(args, name)
         if path is not None and not path.is_file():
@@ -152,20 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {os.cpu_count()} cpus, load average at start {load:.1f}; "
         f"{args.threads} torch thread(s); {'quick' if args.quick else 'full'}"
     )
-    plan = [
-        ("golden", args.golden, []),
-        (REFERENCE, HAND_TUNED, []),
-    ]
+    plan = [("golden", args.golden), (REFERENCE, HAND_TUNED)]
     if args.candidate:
-        plan.append(("candidate", args.candidate, []))
+        plan.append(("candidate", args.candidate))
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="unisim-golden-") as tmp:
-        for label, config, sets in plan:
-            print(
-                f"\n== {label}: {config.name} {' '.join(sets)} seeds {args.seeds} ...", flush=True
-            )
+        for label, config in plan:
+            print(f"\n== {label}: {config.name} seeds {args.seeds} ...", flush=True)
             try:
-                rows[label] = run_config(label, config, [*args.set, *sets], args, Path(tmp))
+                rows[label] = run_config(label, config, args, Path(tmp))
             except CommandFailed as exc:
                 print(f"FAILED {label}: {exc}")
                 return 1
