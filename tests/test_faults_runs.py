@@ -160,3 +160,29 @@ def test_sigterm_ends_every_open_run_killed_with_exit_143(tmp_path, store, clien
     journal = tmp_path / "mlruns" / "journal"
     assert not list(journal.glob("*.jsonl")) if journal.exists() else True  # all points sent
     assert client.get_metric_history(train_id, "train/loss")
+
+
+def test_a_stage_that_dies_while_stopping_has_its_run_ended_killed_by_the_pipeline(
+    tmp_path, store, client
+):
+    """SIGTERM reaches an isolated stage, which dies before it can end its own run (the
+    fault SIGKILLs it there): the pipeline ends that run KILLED and passes on what it said."""
+    path = long_config(tmp_path, epochs=100000)
+    log = tmp_path / "run.log"
+    proc = start(["run", str(path), "--isolate"], log, {"UNISIM_FAULT": "train-end:interrupted"})
+    try:
+        wait_for_epochs(client, proc, 1, log)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert proc.returncode == 143, text[-2000:]
+    assert "killing the process at train-end:interrupted" in text  # the stage's last words
+    assert running(client) == []
+    for kind in ("pipeline", "train"):
+        (run,) = runs_of(client, kind)
+        assert run.info.status == "KILLED", kind
+        assert run.data.tags["unisim.failure_reason"] == "terminated (SIGTERM)"

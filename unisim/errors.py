@@ -57,3 +57,8 @@ class Terminated(KeyboardInterrupt):
 
     A KeyboardInterrupt, so everything that ends runs KILLED on Ctrl-C does so here too.
     """
+
+
+def interrupt_reason(exc: KeyboardInterrupt) -> str:
+    """The ``unisim.failure_reason`` of a run ended by Ctrl-C or SIGTERM."""
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"

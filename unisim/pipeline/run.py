@@ -58,8 +58,14 @@ def _stage(ctx: Context, name: str, fn: Callable[[Context], StageOutcome]) -> St
     except StageFailed:
         close_orphans(ctx, name)
         raise
-    except (TrackingUnavailable, KeyboardInterrupt):
-        raise  # exit 4 (runs journaled) and 130/143: not a stage's fault
+    except TrackingUnavailable:
+        raise  # exit 4 (runs journaled): not a stage's fault
+    except KeyboardInterrupt as exc:  # 130/143: every run of the stage ends KILLED
+        try:
+            close_orphans(ctx, name, exc)
+        except Exception as err:  # the server may be what is gone: the journal has the rest
+            log.warning("stage %s: runs left open: %s", name, T.describe_error(err))
+        raise
     except Exception as exc:  # NaN loss, bad input met mid-stage, a crash: this stage failed
         if T.unreachable(exc):
             raise  # the tracking server, not the stage: the parent journals its end (exit 4)

@@ -115,26 +115,38 @@ def run_isolated(stage: str, args: list[str], target: T.TrackingTarget) -> Stage
         return StageOutcome.read(out)
 
 
+STOP_WAIT_S = 60  # how long an interrupted stage may take to end its run before it is killed
+
+
 def _stop(proc: subprocess.Popen, exc: KeyboardInterrupt) -> None:
     """Let an interrupted stage end its own run KILLED: pass SIGTERM on (Ctrl-C reached the
-    whole process group already), wait for it, and kill it only if it hangs."""
+    whole process group already), wait for it, and kill it only if it hangs. What the
+    stage said while stopping (a run end left in the journal, say) goes on to stderr."""
     from unisim.errors import Terminated
 
     if isinstance(exc, Terminated):
         proc.send_signal(signal.SIGTERM)  # a `kill` of this process alone: tell the stage
     try:
-        proc.communicate(timeout=60)  # drains stderr, so the stage never blocks writing it
+        _, stderr = proc.communicate(timeout=STOP_WAIT_S)  # drains stderr: it never blocks
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
+        _, stderr = proc.communicate()
+        log.warning("the stage did not stop within %d s of the signal: killed", STOP_WAIT_S)
+    said = [ln for ln in (stderr or "").splitlines() if ln.strip()]
+    for line in said[-20:]:
+        if line.strip() not in ("interrupted", "terminated (SIGTERM)"):  # this process says it
+            print(line, file=sys.stderr)
 
 
-def close_orphans(ctx: Context, stage: str) -> None:
-    """A killed stage subprocess leaves its run RUNNING: mark it FAILED."""
+def close_orphans(ctx: Context, stage: str, interrupt: KeyboardInterrupt | None = None) -> None:
+    """End the runs a stage left RUNNING: FAILED after a crash (a killed subprocess cannot
+    end its own), KILLED after Ctrl-C or SIGTERM (a stage killed because it hung)."""
+    from unisim.errors import interrupt_reason
+
+    reason = f"stage {stage} crashed" if interrupt is None else interrupt_reason(interrupt)
+    end = "FAILED" if interrupt is None else "KILLED"
     for run in ctx.store.children(ctx.parent.run_id, ctx.parent.experiment_id, running=True):
-        ctx.store.set_status(
-            run.info.run_id, T.Status.FAILED, reason=f"stage {stage} crashed", end="FAILED"
-        )
+        ctx.store.set_status(run.info.run_id, T.Status.FAILED, reason=reason, end=end)
 
 
 # ---------------------------------------------------------------- the stages

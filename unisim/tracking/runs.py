@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unisim.errors import Terminated, TrackingUnavailable, UnisimError
+from unisim.errors import TrackingUnavailable, UnisimError, interrupt_reason
 from unisim.faults import fault
 from unisim.tracking.client import Store, connect
 from unisim.tracking.links import run_url
@@ -303,8 +303,8 @@ def start_run(
     try:
         yield run
     except KeyboardInterrupt as exc:
-        why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
-        _say_journaled(run, "KILLED", _close(run, "KILLED", why))
+        fault(f"{kind}-end", "interrupted")  # crash tests: a process that dies while stopping
+        _say_journaled(run, "KILLED", _close(run, "KILLED", interrupt_reason(exc)))
         raise
     except BaseException as exc:
         reason = describe_error(exc)
