@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/golden.py                   # 2 configs x 3 seeds (~15 min, 2 cores)
     .venv/bin/python benchmarks/golden.py --candidate experiments/DATE-STUDY-sweep-best/config.yaml
+    .venv/bin/python benchmarks/golden.py --reference FNO_BEST.yaml --reference-label tuned-fno
     .venv/bin/python benchmarks/golden.py --quick           # tiny sizes: a smoke run
 
 The hand-tuned config scored 0.0300 test rollout nRMSE once: one seed, on another machine,
@@ -18,14 +19,17 @@ figure a sweep ranks by; seed mean); then golden / hand-tuned (and candidate /
 hand-tuned with ``--candidate``) with a paired bootstrap interval
 (``unisim.evaluation.statistics.ratio_interval``). Goal (issue 16): the sweep-found golden
 beats the hand-tuned config: ratio < 1, "beyond noise" when the interval's upper end is
-below 1 as well. Exit code: 0 when everything ran (whatever the verdict), 1 when a command
-failed, 2 for bad arguments.
+below 1 as well. ``--reference FILE --reference-label NAME`` puts another config in the
+hand-tuned one's place (e.g. the FNO's sweep-best on the golden data, for golden / tuned
+FNO with the same seeds and test trajectories). Exit code: 0 when everything ran
+(whatever the verdict), 1 when a command failed, 2 for bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -53,7 +57,6 @@ GOLDEN = HERE.parent / "configs" / "train_burgers_golden.yaml"
 # The hand-tuned golden (commit 5f87df6) as a whole file: overrides of today's golden would
 # silently change meaning whenever the golden does.
 HAND_TUNED = HERE / "handtuned_burgers.yaml"
-REFERENCE = "hand-tuned"
 
 
 def run_config(label: str, config: Path, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -95,9 +98,10 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
             f"  {label:12s} {fmt_interval(s.to_dict()):>26s} {per_seed:>26s} "
             f"{row['val']:7.4f} {row['train_s']:12.0f} {row['wall_s']:7.0f}"
         )
-    ref = rows[REFERENCE]["test"]
+    reference = args.reference_label
+    ref = rows[reference]["test"]
     for label, row in rows.items():
-        if label == REFERENCE:
+        if label == reference:
             continue
         r = ratio_interval(row["test"], ref)
         verdict = (
@@ -108,7 +112,7 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
             else "does NOT beat it"
         )
         print(
-            f"  ratio {label} / {REFERENCE} on test: {r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]"
+            f"  ratio {label} / {reference} on test: {r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]"
             f" ({verdict})"
         )
 
@@ -117,9 +121,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--golden", type=Path, default=GOLDEN, help="the sweep-found golden config")
     ap.add_argument("--candidate", type=Path, help="another config to compare (e.g. a sweep-best)")
+    ap.add_argument("--reference", type=Path, default=HAND_TUNED, help="the config to beat")
+    ap.add_argument("--reference-label", default="hand-tuned", help="its name in the table")
     add_run_args(ap, quick="tiny data, 2 seeds")
     args = parse_run_args(ap, argv)
-    for name in ("golden", "candidate"):
+    if not re.fullmatch(r"[a-z][\w-]*", args.reference_label) or args.reference_label in (
+        "golden",
+        "candidate",
+    ):
+        ap.error(f"--reference-label: not a name for a row: {args.reference_label!r}")
+    for name in ("golden", "candidate", "reference"):
         path = getattr(args, name)
         if path is not None and not path.is_file():
             ap.error(f"--{name}: no such file: {path}")
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {os.cpu_count()} cpus, load average at start {load:.1f}; "
         f"{args.threads} torch thread(s); {'quick' if args.quick else 'full'}"
     )
-    plan = [("golden", args.golden), (REFERENCE, HAND_TUNED)]
+    plan = [("golden", args.golden), (args.reference_label, args.reference)]
     if args.candidate:
         plan.append(("candidate", args.candidate))
     rows: dict[str, dict[str, Any]] = {}

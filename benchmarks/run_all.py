@@ -150,11 +150,11 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          "{1}: {2} / {3}", ""),
     ],
     "golden": [
-        ("{0} / hand-tuned Burgers config, test rollout nRMSE (same machine, data, seeds)",
-         r"ratio (\w+) / hand-tuned on test: ([\d.]+) \[([\d.]+), ([\d.]+)\] \(([^)]+)\)",
-         "{1} [{2}, {3}]: {4}", "< 1 (beats the hand-tuned)"),
+        ("{0} / {1} Burgers config, test rollout nRMSE (same machine, data, seeds)",
+         r"ratio (\w+) / ([\w-]+) on test: ([\d.]+) \[([\d.]+), ([\d.]+)\] \(([^)]+)\)",
+         "{2} [{3}, {4}]: {5}", "< 1 (beats the reference)"),
         ("{0}: test rollout nRMSE [95% interval] (per-seed means)",
-         r"^  (golden|hand-tuned|candidate)\s+([\d.]+ \[[\d., ]+\])\s+([\d.]+(?:, [\d.]+)*)",
+         r"^  ([a-z][\w-]*)\s+([\d.]+ \[[\d., ]+\])\s+([\d.]+(?:, [\d.]+)*)",
          "{1} ({2})", ""),
     ],
     "suite": [

@@ -417,7 +417,7 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
         "candidate": {"test": (ref * np.where(np.arange(32) % 2, 1.26, 0.7)).tolist(),
                       "val": 0.03, "train_s": 90.0, "wall_s": 300.0},  # mean 0.98x, wide spread
     }  # fmt: skip
-    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2]))
+    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2], reference_label="hand-tuned"))
     text = capsys.readouterr().out
     found = {label: value for label, value, _ in run_all.headlines("golden", text)}
     ratio = "{} / hand-tuned Burgers config, test rollout nRMSE (same machine, data, seeds)"
@@ -431,11 +431,29 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
         figure.format(label) for label in rows
     }
     rows["golden"]["test"] = (ref * 1.3).tolist()
-    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2]))
+    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2], reference_label="hand-tuned"))
     found = {
         label: value for label, value, _ in run_all.headlines("golden", capsys.readouterr().out)
     }
     assert found[ratio.format("golden")].endswith(": does NOT beat it")
+
+    # --reference FILE --reference-label NAME: another config in the hand-tuned one's place
+    rows = {"golden": rows["golden"], "tuned-fno": rows["hand-tuned"]}
+    golden.report(rows, argparse.Namespace(seeds=[0, 1, 2], reference_label="tuned-fno"))
+    found = {
+        label: value for label, value, _ in run_all.headlines("golden", capsys.readouterr().out)
+    }
+    to_fno = ratio.replace("hand-tuned", "tuned-fno")
+    assert set(found) == {
+        to_fno.format("golden"),
+        figure.format("golden"),
+        figure.format("tuned-fno"),
+    }
+    assert found[to_fno.format("golden")].startswith("1.300 [")
+    for bad in (["--reference-label", "golden"], ["--reference", "no/such.yaml"]):
+        with pytest.raises(SystemExit) as exc:
+            golden.parse(bad)
+        assert exc.value.code == 2
 
 
 def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data():
