@@ -61,6 +61,7 @@ ORDER = (
     "sweep",
     "accuracy",
     "golden",
+    "golden_vs_fno",
     "suite",
 )
 QUICK_ARGS: dict[str, list[str]] = {
@@ -73,6 +74,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "sweep": ["--quick"],
     "accuracy": ["--quick"],
     "golden": ["--quick"],
+    "golden_vs_fno": ["--quick"],
     "suite": ["--quick"],
 }
 DATA_MARK = "run_all-records"
@@ -168,6 +170,7 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          "true < nearest"),
     ],
 }  # fmt: skip
+HEADLINES["golden_vs_fno"] = HEADLINES["golden"]  # golden.py with the tuned FNO as reference
 _FALLBACK = re.compile(r"goal|ratio|speedup|x faster|\bvs\b", re.IGNORECASE)
 
 
