@@ -472,3 +472,25 @@ def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data(
     assert (t.lr, t.weight_decay, t.rollout_steps, t.loss_recon, t.epochs, t.batch_size) == (
         2e-3, 1e-4, 4, 0.1, 10, 32,
     )  # fmt: skip
+
+
+def test_golden_vs_fno_compares_with_the_fno_searched_alike_on_the_golden_data(monkeypatch):
+    """benchmarks/fno_burgers_tuned.yaml is the FNO's sweep-best on the golden's data and
+    training settings (only the searched keys differ), and golden_vs_fno.py hands it to
+    golden.py as the reference, keeping the caller's options."""
+    from unisim.config import load_config
+
+    vs_fno = _bench("golden_vs_fno")
+    fno, gold = load_config(vs_fno.TUNED_FNO), load_config(_bench("golden").GOLDEN)
+    assert fno.data == gold.data and fno.evaluation == gold.evaluation
+    assert (fno.model.name, fno.model.fno.modes, fno.model.fno.width, fno.model.fno.layers) == (
+        "fno", 20, 64, 5,
+    )  # fmt: skip
+    same = ("epochs", "batch_size", "schedule", "grad_clip", "max_time_s", "loss_rollout")
+    assert all(getattr(fno.training, k) == getattr(gold.training, k) for k in same)
+    seen = []
+    monkeypatch.setattr(vs_fno.golden, "main", lambda argv: seen.append(argv) or 0)
+    assert vs_fno.main(["--quick"]) == 0
+    assert seen == [
+        ["--reference", str(vs_fno.TUNED_FNO), "--reference-label", "tuned-fno", "--quick"]
+    ]
