@@ -55,6 +55,27 @@ def long_config(tmp_path: Path, epochs: int) -> Path:
     return path
 
 
+def sigterm_mid_training(
+    tmp_path: Path, client, command: list[str], env: dict | None = None
+) -> tuple[subprocess.Popen, Path, str]:
+    """``unisim COMMAND[0] CONFIG COMMAND[1:]`` on a 100000-epoch config, SIGTERM to it alone
+    (as `kill PID` does) 2 s after the first epoch; the ended process, its log, the train
+    run id. The process is never left running."""
+    path = long_config(tmp_path, epochs=100000)  # the signal always lands mid-training
+    log = tmp_path / "run.log"
+    proc = start([command[0], str(path), *command[1:]], log, env)
+    try:
+        train_id = wait_for_epochs(client, proc, 1, log)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc, log, train_id
+
+
 def running(client) -> list[str]:
     exp = client.get_experiment_by_name("tiny")
     runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
@@ -139,18 +160,7 @@ def test_a_kill_while_logging_the_model_leaves_no_pending_model(tmp_path, store,
 def test_sigterm_ends_every_open_run_killed_with_exit_143(tmp_path, store, client, isolate):
     """SIGTERM to `unisim run` alone (as `kill PID` does); with --isolate it reaches the
     stage's subprocess through the pipeline, which waits for it to end its own run."""
-    path = long_config(tmp_path, epochs=100000)  # the signal always lands mid-training
-    log = tmp_path / "run.log"
-    proc = start(["run", str(path), *isolate], log)
-    try:
-        train_id = wait_for_epochs(client, proc, 1, log)
-        time.sleep(2)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:  # never leave a 100000-epoch run behind
-            proc.kill()
-            proc.wait()
+    proc, log, train_id = sigterm_mid_training(tmp_path, client, ["run", *isolate])
     assert proc.returncode == 143, log.read_text()[-2000:]
     assert "terminated (SIGTERM)" in log.read_text() and "Traceback" not in log.read_text()
     for kind in ("pipeline", "train"):
@@ -167,17 +177,8 @@ def test_a_stage_that_dies_while_stopping_has_its_run_ended_killed_by_the_pipeli
 ):
     """SIGTERM reaches an isolated stage, which dies before it can end its own run (the
     fault SIGKILLs it there): the pipeline ends that run KILLED and passes on what it said."""
-    path = long_config(tmp_path, epochs=100000)
-    log = tmp_path / "run.log"
-    proc = start(["run", str(path), "--isolate"], log, {"UNISIM_FAULT": "train-end:interrupted"})
-    try:
-        wait_for_epochs(client, proc, 1, log)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    fault = {"UNISIM_FAULT": "train-end:interrupted"}
+    proc, log, _ = sigterm_mid_training(tmp_path, client, ["run", "--isolate"], fault)
     text = log.read_text()
     assert proc.returncode == 143, text[-2000:]
     assert "killing the process at train-end:interrupted" in text  # the stage's last words
