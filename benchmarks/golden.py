@@ -15,7 +15,8 @@ the same test trajectories (paired).
 
 Reported: test rollout nRMSE per config, the mean over seeds and trajectories with a 95%
 bootstrap interval, the per-seed means and the training runs' best validation nRMSE (the
-figure a sweep ranks by; seed mean); then golden / hand-tuned (and candidate /
+figure a sweep ranks by; seed mean), the epochs each seed trained (and why it stopped,
+when a time cap cut it short); then golden / hand-tuned (and candidate /
 hand-tuned with ``--candidate``) with a paired bootstrap interval
 (``unisim.evaluation.statistics.ratio_interval``). Goal (issue 16): the sweep-found golden
 beats the hand-tuned config: ratio < 1, "beyond noise" when the interval's upper end is
@@ -75,11 +76,22 @@ def run_config(label: str, config: Path, args: argparse.Namespace, root: Path) -
     trains = [s for s in summary["stages"] if s["name"] == "train"]
     val = [s["metrics"][VAL_BEST_NRMSE] for s in trains if VAL_BEST_NRMSE in s["metrics"]]
     return {
+        "epochs": [epochs_run(s) for s in trains],
         "test": test,
         "val": sum(val) / len(val) if val else float("nan"),  # best val nRMSE, seed mean
         "train_s": sum(s["seconds"] for s in trains) / max(1, len(trains)),
         "wall_s": time.perf_counter() - start,
     }
+
+
+def epochs_run(train: dict[str, Any]) -> str:
+    """A train stage's epochs and why it stopped: "10", or "7 (time_budget)" when cut short.
+
+    A capped run (``training.max_time_s``) ends its cosine schedule early, so its figures
+    are the machine's as much as the config's: the table says so."""
+    info = train.get("info", {})
+    n, why = info.get("epochs_run", "?"), info.get("stop_reason", "?")
+    return str(n) if why == "completed" else f"{n} ({why})"
 
 
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
@@ -90,13 +102,14 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         f"\nTest rollout nRMSE, mean over seeds {seeds} and trajectories [95% bootstrap interval]"
     )
     head = f"  {'config':12s} {'test':>26s} {'per-seed':>26s} {'val':>7s} {'train s/seed':>12s}"
-    print(head + f" {'wall s':>7s}")
+    print(head + f" {'wall s':>7s}  epochs per seed")
     for label, row in rows.items():
         s = summarize_seeds(row["test"])
         per_seed = ", ".join(f"{v:.4f}" for v in s.per_seed)
         print(
             f"  {label:12s} {fmt_interval(s.to_dict()):>26s} {per_seed:>26s} "
             f"{row['val']:7.4f} {row['train_s']:12.0f} {row['wall_s']:7.0f}"
+            f"  {', '.join(row['epochs'])}"
         )
     reference = args.reference_label
     ref = rows[reference]["test"]

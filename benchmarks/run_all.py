@@ -156,8 +156,9 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
          r"ratio (\w+) / ([\w-]+) on test: ([\d.]+) \[([\d.]+), ([\d.]+)\] \(([^)]+)\)",
          "{2} [{3}, {4}]: {5}", "< 1 (beats the reference)"),
         ("{0}: test rollout nRMSE [95% interval] (per-seed means)",
-         r"^  ([a-z][\w-]*)\s+([\d.]+ \[[\d., ]+\])\s+([\d.]+(?:, [\d.]+)*)",
-         "{1} ({2})", ""),
+         r"^  ([a-z][\w-]*)\s+([\d.]+ \[[\d., ]+\])\s+([\d.]+(?:, [\d.]+)*)"
+         r"(?:\s+\S+\s+\S+\s+\S+  (\S[^\n]*))?",  # then val, train s, wall s, epochs
+         lambda m: f"{m[2]} ({m[3]})" + (f"; epochs {m[4]}" if m[4] else ""), ""),
     ],
     "suite": [
         ("{0} ({1}), {2}: test rollout nRMSE, ratio to persistence / FNO, wall time",

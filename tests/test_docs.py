@@ -412,10 +412,13 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
     rng = np.random.default_rng(0)
     ref = rng.uniform(0.02, 0.04, size=(3, 32))
     rows = {
-        "golden": {"test": (ref * 0.8).tolist(), "val": 0.03, "train_s": 110.0, "wall_s": 400.0},
-        "hand-tuned": {"test": ref.tolist(), "val": 0.03, "train_s": 150.0, "wall_s": 500.0},
+        "golden": {"test": (ref * 0.8).tolist(), "val": 0.03, "train_s": 110.0, "wall_s": 400.0,
+                   "epochs": ["10", "10", "10"]},
+        "hand-tuned": {"test": ref.tolist(), "val": 0.03, "train_s": 150.0, "wall_s": 500.0,
+                       "epochs": ["7 (time_budget)", "10", "8 (time_budget)"]},
         "candidate": {"test": (ref * np.where(np.arange(32) % 2, 1.26, 0.7)).tolist(),
-                      "val": 0.03, "train_s": 90.0, "wall_s": 300.0},  # mean 0.98x, wide spread
+                      "val": 0.03, "train_s": 90.0, "wall_s": 300.0,
+                      "epochs": ["10", "10", "10"]},  # mean 0.98x, wide spread
     }  # fmt: skip
     golden.report(rows, argparse.Namespace(seeds=[0, 1, 2], reference_label="hand-tuned"))
     text = capsys.readouterr().out
@@ -426,7 +429,14 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
     assert found[ratio.format("candidate")].endswith(": beats it, within noise")
     figure = "{}: test rollout nRMSE [95% interval] (per-seed means)"
     per_seed = ", ".join(f"{v:.4f}" for v in ref.mean(axis=1))
-    assert found[figure.format("hand-tuned")].endswith(f"({per_seed})")
+    assert found[figure.format("hand-tuned")].endswith(
+        f"({per_seed}); epochs 7 (time_budget), 10, 8 (time_budget)"
+    )  # a seed cut short by the time cap shows: its figure is the machine's as much as the config's
+    assert found[figure.format("golden")].endswith("; epochs 10, 10, 10")
+    assert golden.epochs_run({"info": {"epochs_run": 7, "stop_reason": "time_budget"}}) == (
+        "7 (time_budget)"
+    )
+    assert golden.epochs_run({"info": {"epochs_run": 10, "stop_reason": "completed"}}) == "10"
     assert set(found) == {ratio.format("golden"), ratio.format("candidate")} | {
         figure.format(label) for label in rows
     }
