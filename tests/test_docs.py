@@ -484,6 +484,24 @@ def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data(
     )  # fmt: skip
 
 
+def test_the_suites_burgers_fno_is_the_fno_searched_alike(monkeypatch):
+    """The suite's Burgers FNO row is benchmarks/fno_burgers_tuned.yaml (the FNO's search on
+    the golden data), not an untuned default: its overrides rebuild that file's model and
+    training sections from the golden config."""
+    from unisim.config import load_config
+    from unisim.pipeline.suite import load_suite
+
+    monkeypatch.chdir(REPO)  # the suite's paths are from the repo root
+    (burgers,) = [
+        e for e in load_suite(REPO / "benchmarks" / "suite.yaml").configs
+        if Path(e.config).name == "train_burgers_golden.yaml"
+    ]  # fmt: skip
+    built = load_config(REPO / burgers.config, overrides=list(burgers.fno))
+    tuned = load_config(_bench("golden_vs_fno").TUNED_FNO)
+    assert built.model == tuned.model and built.training == tuned.training
+    assert built.data == tuned.data
+
+
 def test_golden_vs_fno_compares_with_the_fno_searched_alike_on_the_golden_data(monkeypatch):
     """benchmarks/fno_burgers_tuned.yaml is the FNO's sweep-best on the golden's data and
     training settings (only the searched keys differ), and golden_vs_fno.py hands it to
