@@ -89,9 +89,11 @@ def epochs_run(train: dict[str, Any]) -> str:
 
     A capped run (``training.max_time_s``) ends its cosine schedule early, so its figures
     are the machine's as much as the config's: the table says so."""
-    info = train.get("info", {})
-    n, why = info.get("epochs_run", "?"), info.get("stop_reason", "?")
-    return str(n) if why == "completed" else f"{n} ({why})"
+    # summary.json keeps the stage's detail, "10 epochs (completed)", not its info
+    m = re.fullmatch(r"(\d+) epochs \((\w+)\)", train.get("detail", ""))
+    if m is None:
+        return "?"
+    return m[1] if m[2] == "completed" else f"{m[1]} ({m[2]})"
 
 
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
