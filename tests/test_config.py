@@ -42,18 +42,6 @@ def test_hash_ignores_gates_but_not_training(tmp_path):
     assert config_hash(build_config({"training": {"lr": 0.5}})) != config_hash(base)
 
 
-def test_a_new_model_key_at_its_old_behaviour_keeps_the_hash_of_runs_made_before_it():
-    """model.latent.out_norm came after runs were made; its default (True) is what those runs
-    trained, so it hashes as if absent (their checkpoints and champions still match) and
-    only out_norm=false is a different model."""
-    latent = {"name": "latent", "latent": {"tokens": 32, "processor": "fno", "width": 64}}
-    before = build_config({"model": latent})
-    assert before.model.latent.out_norm is True
-    assert config_hash(before) == "e09a8022da5c7d55"  # computed before the key existed
-    latent["latent"]["out_norm"] = False
-    assert config_hash(build_config({"model": latent})) != config_hash(before)
-
-
 def test_overrides_are_parsed_as_yaml(tmp_path):
     path = write(tmp_path / "c.yaml", "training:\n  epochs: 3\n")
     cfg = load_config(path, ["training.lr=3e-4", "model.name=fno", "training.grad_clip=null"])

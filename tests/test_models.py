@@ -88,14 +88,7 @@ CONTRACT_CASES = {
     "latent-mlp": _latent("mlp"),
     "latent-fno-no-cond": _latent("fno", condition=False),
     "latent-mlp-no-cond": _latent("mlp", condition=False),
-    "latent-fno-linear-head": (
-        "latent", {"latent": {**TINY["latent"], "processor": "fno", "width": 12, "out_norm": False}}
-    ),
-    "latent-transformer-linear-head": (
-        "latent", {"latent": {**TINY["latent"], "processor": "transformer", "width": 12,
-                              "out_norm": False}}
-    ),
-}  # fmt: skip
+}
 PAIRS = {
     f"{case}-{pde}": (name, extra, pde)
     for case, (name, extra) in CONTRACT_CASES.items()
@@ -401,15 +394,3 @@ def test_a_checkpoint_from_before_the_pde_seam_loads_into_a_new_model():
     assert torch.allclose(fresh.conditioning(u, cond), legacy, atol=1e-6)
     with torch.no_grad():
         assert torch.allclose(fresh(u), fresh(u, cond), atol=1e-6)
-
-
-@pytest.mark.parametrize("processor", ["fno", "transformer"])
-def test_latent_out_norm_false_reads_the_increment_out_without_a_layernorm(processor):
-    """model.latent.out_norm: the LayerNorm before the read-out (default, as the models
-    trained before the key) or none; the weights keep their names either way."""
-    lat = {**TINY["latent"], "processor": processor, "width": 12}
-    normed = build_model(tiny_cfg("latent", latent=lat))
-    linear = build_model(tiny_cfg("latent", latent={**lat, "out_norm": False}))
-    assert isinstance(normed.processor.out[0], torch.nn.LayerNorm)
-    assert not any(isinstance(m, torch.nn.LayerNorm) for m in linear.processor.out)
-    assert isinstance(linear.processor.out[-1], torch.nn.Linear)

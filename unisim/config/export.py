@@ -90,9 +90,6 @@ def config_hash(cfg: Config) -> str:
     sections["data"]["cache_dir"] = data["data"]["cache_dir"]  # hashed as before
     model = dict(sections["model"])
     model["condition_nu"] = model.pop("condition")  # its name before the PDE seam
-    if isinstance(model.get("latent"), dict) and model["latent"].get("out_norm") is True:
-        # the behaviour before the key existed: hashed as before, so old runs still match
-        model["latent"] = {k: v for k, v in model["latent"].items() if k != "out_norm"}
     sections["model"] = model
     for section, keys in UNHASHED_KEYS.items():
         sections[section] = {k: v for k, v in sections[section].items() if k not in keys}

@@ -37,9 +37,6 @@ class LatentConfig(Section):
     hidden: int = Field(64, ge=1)  # encoder/decoder conv width (runs on the full grid: costly)
     ffn: int | None = Field(None, ge=1)  # processor feed-forward width (on tokens); None = hidden
     width: int | None = Field(None, ge=1)  # fno/transformer channels per token; None = dim
-    # fno/transformer: a LayerNorm before the read-out to the latent increment (see
-    # nets/latent.py `_head`: it makes the step blind to each token's amplitude)
-    out_norm: bool = True
 
 
 class LatentModelConfig(ModelSpec):
@@ -86,7 +83,6 @@ def build_latent(cfg: Config) -> nn.Module:
         ffn=lat.ffn,
         width=lat.width,
         condition=m.condition,
-        out_norm=lat.out_norm,
     )
 
 

@@ -36,29 +36,11 @@ from unisim.models.nets.base import Surrogate, circular_conv, init_zero
 from unisim.models.nets.fno import SpectralConv1d
 
 
-def _head(width: int, dim: int, out_norm: bool) -> nn.Sequential:
-    """The processor's read-out to the latent increment (zero-initialised).
-
-    With ``out_norm`` a LayerNorm comes first (the pre-norm transformer's habit). It makes
-    each token's increment blind to the token's amplitude (LN(c h) = LN(h)), which a step
-    of a linear PDE (advection: the increment scales with u) has to work around; without
-    it the read-out is linear in the processor's features."""
-    norm = [nn.LayerNorm(width)] if out_norm else []
-    return nn.Sequential(*norm, init_zero(nn.Linear(width, dim)))
-
-
 class TransformerProcessor(nn.Module):
     """Pre-norm transformer over tokens with a learned positional embedding."""
 
     def __init__(
-        self,
-        tokens: int,
-        dim: int,
-        layers: int,
-        heads: int,
-        hidden: int,
-        width: int,
-        out_norm: bool = True,
+        self, tokens: int, dim: int, layers: int, heads: int, hidden: int, width: int
     ) -> None:
         super().__init__()
         # no lift at width == dim: the weights of models saved before `width` existed load
@@ -68,7 +50,7 @@ class TransformerProcessor(nn.Module):
             width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = _head(width, dim, out_norm)
+        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
 
     def __setstate__(self, state: dict) -> None:  # a model pickled before `width` existed
         super().__setstate__(state)
@@ -108,9 +90,7 @@ class SpectralProcessor(nn.Module):
     convolution on every token mode plus a 1x1 skip, then a channel MLP.
     """
 
-    def __init__(
-        self, tokens: int, dim: int, layers: int, hidden: int, width: int, out_norm: bool = True
-    ) -> None:
+    def __init__(self, tokens: int, dim: int, layers: int, hidden: int, width: int) -> None:
         super().__init__()
         modes = tokens // 2 + 1  # every rfft mode of the token axis
         self.lift = nn.Linear(dim, width)
@@ -121,7 +101,7 @@ class SpectralProcessor(nn.Module):
             for _ in range(layers)
         )
         self.act = nn.GELU()
-        self.out = _head(width, dim, out_norm)
+        self.out = nn.Sequential(nn.LayerNorm(width), init_zero(nn.Linear(width, dim)))
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = (self.lift(z) + cond[:, None, :]).transpose(1, 2)  # (B, W, T)
@@ -148,7 +128,6 @@ class LatentSurrogate(Surrogate):
         ffn: int | None = None,
         width: int | None = None,
         condition: bool = True,
-        out_norm: bool = True,
     ) -> None:
         super().__init__(context=context, nx=nx, cond=cond)
         if nx % tokens:
@@ -178,10 +157,10 @@ class LatentSurrogate(Surrogate):
         width = width or dim
         if processor == "transformer":
             self.processor: nn.Module = TransformerProcessor(
-                tokens, dim, layers, heads, ffn or hidden, width, out_norm
+                tokens, dim, layers, heads, ffn or hidden, width
             )
         elif processor == "fno":
-            self.processor = SpectralProcessor(tokens, dim, layers, ffn or hidden, width, out_norm)
+            self.processor = SpectralProcessor(tokens, dim, layers, ffn or hidden, width)
         elif processor == "mlp":
             self.processor = MLPProcessor(tokens, dim, layers, ffn or hidden)
         else:
