@@ -433,20 +433,6 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
         f"({per_seed}); epochs 7 (time_budget), 10, 8 (time_budget)"
     )  # a seed cut short by the time cap shows: its figure is the machine's as much as the config's
     assert found[figure.format("golden")].endswith("; epochs 10, 10, 10")
-    # a train stage as the pipeline's summary.json holds it (info dropped, detail kept)
-    from unisim.pipeline.outcome import PipelineResult, StageOutcome
-    from unisim.training.api import TrainResult
-
-    def stage(epochs: int, why: str) -> dict:
-        result = TrainResult("r", "0", 0.1, epochs, epochs, why, None, None, None, "h", "d", 1, 1.0)
-        summary = PipelineResult(
-            "p", "0", "e", "success", True, 0, 0.1, [StageOutcome.from_train(result)], []
-        ).summary()
-        return summary["stages"][0]
-
-    assert golden.epochs_run(stage(7, "time_budget")) == "7 (time_budget)"
-    assert golden.epochs_run(stage(10, "completed")) == "10"
-    assert golden.epochs_run({"detail": ""}) == "?"
     assert set(found) == {ratio.format("golden"), ratio.format("candidate")} | {
         figure.format(label) for label in rows
     }
@@ -474,6 +460,26 @@ def test_golden_benchmark_verdicts_and_their_headline_rows(capsys):
         with pytest.raises(SystemExit) as exc:
             golden.parse(bad)
         assert exc.value.code == 2
+
+
+def test_golden_benchmark_reads_each_seeds_epochs_from_the_pipeline_summary():
+    """golden.py's epochs column comes from a train stage as the pipeline's summary.json
+    holds it (its info dropped, its detail kept): a seed the time cap cut short says so."""
+    from unisim.pipeline.outcome import PipelineResult, StageOutcome
+    from unisim.training.api import TrainResult
+
+    golden = _bench("golden")
+
+    def stage(epochs: int, why: str) -> dict:
+        result = TrainResult("r", "0", 0.1, epochs, epochs, why, None, None, None, "h", "d", 1, 1.0)
+        summary = PipelineResult(
+            "p", "0", "e", "success", True, 0, 0.1, [StageOutcome.from_train(result)], []
+        ).summary()
+        return summary["stages"][0]
+
+    assert golden.epochs_run(stage(7, "time_budget")) == "7 (time_budget)"
+    assert golden.epochs_run(stage(10, "completed")) == "10"
+    assert golden.epochs_run({"detail": ""}) == "?"
 
 
 def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data():
