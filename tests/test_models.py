@@ -78,8 +78,9 @@ def test_registry_holds_every_config_model_name():
     assert set(MODEL_REGISTRY) == set(MODEL_NAMES)
 
 
-def _latent(processor: str, **extra) -> tuple[str, dict]:
-    return "latent", {"latent": {**TINY["latent"], "processor": processor, "width": 12}, **extra}
+def _latent(processor: str, latent: dict | None = None, **extra) -> tuple[str, dict]:
+    lat = {**TINY["latent"], "processor": processor, "width": 12, **(latent or {})}
+    return "latent", {"latent": lat, **extra}
 
 
 CONTRACT_CASES = {
@@ -88,6 +89,8 @@ CONTRACT_CASES = {
     "latent-mlp": _latent("mlp"),
     "latent-fno-no-cond": _latent("fno", condition=False),
     "latent-mlp-no-cond": _latent("mlp", condition=False),
+    "latent-fno-linear": _latent("fno", {"linear_modes": 6}),
+    "latent-fno-linear-no-cond": _latent("fno", {"linear_modes": NX // 2 + 1}, condition=False),
 }
 PAIRS = {
     f"{case}-{pde}": (name, extra, pde)
@@ -194,6 +197,28 @@ def test_latent_encodes_to_tokens_and_decodes_back(processor, width):
     assert torch.allclose(model(u), u[:, -1], atol=1e-6)
 
 
+def test_latent_linear_path_can_hold_the_exact_advection_step():
+    """With every mode and the exact phase shifts as its multipliers, the linear spectral path
+    alone (the latent branch starts at zero) is the exact one-step map of linear advection."""
+    import numpy as np
+
+    from unisim.pdes.advection import shift_spectral
+
+    torch.manual_seed(0)
+    lat = {**TINY["latent"], "processor": "fno", "linear_modes": NX // 2 + 1}
+    model = build_model(tiny_cfg("latent", latent=lat, condition=False))
+    beta, dt = 0.4, 0.05
+    j = np.arange(NX // 2 + 1)
+    mult = np.exp(-2j * np.pi * j * beta * dt) - 1.0  # (shifted - current) per mode
+    with torch.no_grad():
+        model.linear.weight[0] = torch.as_tensor(np.stack([mult.real, mult.imag], -1))
+    u = torch.randn(BATCH, CONTEXT, NX)
+    exact = shift_spectral(u[:, -1].double().numpy(), beta, np.array([0.0, dt]))[:, 1]
+    with torch.no_grad():
+        torch.testing.assert_close(model(u), torch.as_tensor(exact, dtype=torch.float32))
+        assert not torch.allclose(model(u), u[:, -1], atol=1e-2)  # it did move the profile
+
+
 def test_latent_models_saved_before_width_existed_still_load():
     """Registered champions are pickled modules: code without `width` wrote them."""
     torch.manual_seed(0)
@@ -257,6 +282,10 @@ def test_models_pickled_before_the_pde_seam_take_a_burgers_conditioning_vector()
             "model.latent.width=10",
         ),
         ({"model": {"name": "fno", "fno": {"modes": 40}}}, "model.fno.modes=40"),
+        (
+            {"model": {"name": "latent", "latent": {"tokens": 8, "linear_modes": 18}}},
+            "model.latent.linear_modes=18",
+        ),
         ({"training": {"batch_size": 0}}, "training.batch_size"),
     ],
 )

@@ -37,6 +37,8 @@ class LatentConfig(Section):
     hidden: int = Field(64, ge=1)  # encoder/decoder conv width (runs on the full grid: costly)
     ffn: int | None = Field(None, ge=1)  # processor feed-forward width (on tokens); None = hidden
     width: int | None = Field(None, ge=1)  # fno/transformer channels per token; None = dim
+    # a linear spectral path on the newest frame over its lowest N Fourier modes; 0 = off
+    linear_modes: int = Field(0, ge=0)
 
 
 class LatentModelConfig(ModelSpec):
@@ -60,6 +62,14 @@ class LatentModelConfig(ModelSpec):
                 "model.latent.heads",
                 f"model.latent.{width_key}",
             )
+        if lat.linear_modes > nx // 2 + 1:
+            raise CrossFieldError(
+                f"model.latent.linear_modes={lat.linear_modes} exceeds the {nx // 2 + 1} "
+                f"Fourier modes of the grid (data.nx={nx} after downsampling)",
+                "model.latent.linear_modes",
+                "data.nx",
+                "data.downsample_x",
+            )
 
 
 @register(LatentModelConfig)
@@ -82,6 +92,7 @@ def build_latent(cfg: Config) -> nn.Module:
         hidden=lat.hidden,
         ffn=lat.ffn,
         width=lat.width,
+        linear_modes=lat.linear_modes,
         condition=m.condition,
     )
 

@@ -23,6 +23,11 @@ Subtracting the decoded current state cancels the decoder's own reconstruction
 bias, so an imperfect autoencoder still yields a consistent time step, and a
 fresh model starts close to persistence (the residual branch is zero-initialised).
 
+With ``linear_modes > 0`` a linear spectral path adds ``L(u_last)`` to that increment
+(``SpectralPropagator``: learned per-mode multipliers, affine in the conditioning). The
+exact one-step map of a linear, constant-coefficient PDE has that form (advection shifts
+each mode's phase, diffusion damps it), so the latent branch learns only the rest.
+
 Built by ``unisim.models.latent`` (its config ``model.latent`` and builder) for
 ``model.name: latent``.
 """
@@ -110,6 +115,30 @@ class SpectralProcessor(nn.Module):
         return self.out(h.transpose(1, 2))
 
 
+class SpectralPropagator(nn.Module):
+    """A learned linear step on one frame: ``irfft(m(cond) * rfft(u))`` on the lowest modes.
+
+    ``m_k(cond) = a_k + sum_j cond_j b_jk`` is complex per Fourier mode k and affine in the
+    K conditioning features, stored as real ``(1 + K, modes, 2)`` weights. Zero-initialised,
+    so a fresh path adds nothing. Modes above ``modes`` pass through it as zero.
+    """
+
+    def __init__(self, modes: int, cond_dim: int) -> None:
+        super().__init__()
+        self.modes = modes
+        self.weight = nn.Parameter(torch.zeros(1 + cond_dim, modes, 2))
+
+    def forward(self, u: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        # u: (B, X), cond: (B, K) -> (B, X); float32 FFTs, as in SpectralConv1d
+        n = u.shape[-1]
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            u_ft = torch.fft.rfft(u.float(), dim=-1)[..., : self.modes]  # (B, modes)
+            feats = torch.cat([cond.float().new_ones(cond.shape[0], 1), cond.float()], dim=1)
+            w = torch.view_as_complex(self.weight.float())  # (1 + K, modes)
+            mult = torch.einsum("bk,km->bm", feats.to(w.dtype), w)  # (B, modes)
+            return torch.fft.irfft(u_ft * mult, n=n, dim=-1).to(u.dtype)
+
+
 class LatentSurrogate(Surrogate):
     """Conv encoder -> latent processor (one stored step) -> transposed-conv decoder."""
 
@@ -127,11 +156,14 @@ class LatentSurrogate(Surrogate):
         hidden: int = 64,
         ffn: int | None = None,
         width: int | None = None,
+        linear_modes: int = 0,
         condition: bool = True,
     ) -> None:
         super().__init__(context=context, nx=nx, cond=cond)
         if nx % tokens:
             raise ValueError(f"tokens={tokens} must divide nx={nx}")
+        if linear_modes > nx // 2 + 1:
+            raise ValueError(f"linear_modes={linear_modes} exceeds the grid's {nx // 2 + 1} modes")
         stride = nx // tokens  # grid points per token
         self.condition_nu = condition  # the attribute's name in pickled models
         k = self.cond_dim
@@ -170,6 +202,13 @@ class LatentSurrogate(Surrogate):
         self.nu_embed = (
             nn.Sequential(nn.Linear(k, c), act(), nn.Linear(c, c)) if condition else None
         )  # `nu_embed`: the name in pickled models; it embeds the whole conditioning vector
+        self.linear = (
+            SpectralPropagator(linear_modes, k if condition else 0) if linear_modes else None
+        )
+
+    def __setstate__(self, state: dict) -> None:  # a model pickled before `linear` existed
+        super().__setstate__(state)
+        self._modules.setdefault("linear", None)
 
     def _cond(self, u: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """(B, W) conditioning embedding; (B, 1) zeros, broadcast over W, when not conditioning."""
@@ -202,4 +241,8 @@ class LatentSurrogate(Surrogate):
         z_next = self.process(z, cond)
         both = self.decode(torch.cat([z_next, z], dim=0))  # one decoder pass for both states
         d_next, d_now = both.chunk(2, dim=0)
-        return u[:, -1] + d_next - d_now
+        out = u[:, -1] + d_next - d_now
+        if self.linear is not None:
+            c = self.conditioning(u, cond) if self.condition_nu else u.new_zeros(u.shape[0], 0)
+            out = out + self.linear(u[:, -1], c)
+        return out
