@@ -62,6 +62,7 @@ ORDER = (
     "accuracy",
     "golden",
     "golden_vs_fno",
+    "advection_vs_fno",
     "suite",
 )
 QUICK_ARGS: dict[str, list[str]] = {
@@ -75,6 +76,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "accuracy": ["--quick"],
     "golden": ["--quick"],
     "golden_vs_fno": ["--quick"],
+    "advection_vs_fno": ["--quick"],
     "suite": ["--quick"],
 }
 DATA_MARK = "run_all-records"
@@ -172,6 +174,9 @@ HEADLINES: dict[str, list[tuple[str, str, Fmt, str]]] = {
     ],
 }  # fmt: skip
 HEADLINES["golden_vs_fno"] = HEADLINES["golden"]  # golden.py with the tuned FNO as reference
+HEADLINES["advection_vs_fno"] = [  # golden.py on the advection golden and its tuned FNO
+    (measure.replace("Burgers", "advection"), *rest) for measure, *rest in HEADLINES["golden"]
+]
 _FALLBACK = re.compile(r"goal|ratio|speedup|x faster|\bvs\b", re.IGNORECASE)
 
 

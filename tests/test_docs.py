@@ -500,22 +500,56 @@ def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data(
     )  # fmt: skip
 
 
-def test_the_suites_burgers_fno_is_the_fno_searched_alike(monkeypatch):
-    """The suite's Burgers FNO row is benchmarks/fno_burgers_tuned.yaml (the FNO's search on
-    the golden data), not an untuned default: its overrides rebuild that file's model and
-    training sections from the golden config."""
+@pytest.mark.parametrize(
+    ("golden", "bench"),
+    [
+        ("train_burgers_golden.yaml", "golden_vs_fno"),
+        ("train_advection_golden.yaml", "advection_vs_fno"),
+    ],
+)
+def test_the_suites_fno_rows_are_the_fno_searched_alike(golden, bench, monkeypatch):
+    """The suite's Burgers and advection FNO rows are the benchmarks' tuned FNO files (the
+    FNO's search on the golden data), not an untuned default: the suite's overrides rebuild
+    each file's model and training sections from the golden config."""
     from unisim.config import load_config
     from unisim.pipeline.suite import load_suite
 
     monkeypatch.chdir(REPO)  # the suite's paths are from the repo root
-    (burgers,) = [
+    (entry,) = [
         e for e in load_suite(REPO / "benchmarks" / "suite.yaml").configs
-        if Path(e.config).name == "train_burgers_golden.yaml"
+        if Path(e.config).name == golden
     ]  # fmt: skip
-    built = load_config(REPO / burgers.config, overrides=list(burgers.fno))
-    tuned = load_config(_bench("golden_vs_fno").TUNED_FNO)
+    built = load_config(REPO / entry.config, overrides=list(entry.fno))
+    tuned = load_config(_bench(bench).TUNED_FNO)
     assert built.model == tuned.model and built.training == tuned.training
-    assert built.data == tuned.data
+    assert built.data == tuned.data and built.evaluation == tuned.evaluation
+
+
+def test_advection_vs_fno_runs_golden_py_on_the_advection_pair(monkeypatch, capsys):
+    """benchmarks/advection_vs_fno.py hands golden.py the advection golden and its tuned FNO,
+    keeping the caller's options; run_all names its headline rows for advection."""
+    import argparse
+
+    vs_fno, run_all = _bench("advection_vs_fno"), _bench("run_all")
+    assert vs_fno.GOLDEN == REPO / "configs" / "train_advection_golden.yaml"
+    seen = []
+    monkeypatch.setattr(vs_fno.golden, "main", lambda argv: seen.append(argv) or 0)
+    assert vs_fno.main(["--quick"]) == 0
+    assert seen == [
+        ["--golden", str(vs_fno.GOLDEN), "--reference", str(vs_fno.TUNED_FNO),
+         "--reference-label", "tuned-fno", "--quick", "--set", "data.nx=128"]
+    ]  # fmt: skip
+    rows = {
+        label: {"test": [[0.02 * f, 0.03 * f]] * 3, "val": 0.02, "train_s": 1.0, "wall_s": 2.0,
+                "epochs": ["10"] * 3}
+        for label, f in (("golden", 0.5), ("tuned-fno", 1.0))
+    }  # fmt: skip
+    vs_fno.golden.report(rows, argparse.Namespace(seeds=[0, 1, 2], reference_label="tuned-fno"))
+    found = dict(
+        (k, v) for k, v, _ in run_all.headlines("advection_vs_fno", capsys.readouterr().out)
+    )
+    key = "golden / tuned-fno advection config, test rollout nRMSE (same machine, data, seeds)"
+    assert found[key].startswith("0.500 [")
 
 
 def test_golden_vs_fno_compares_with_the_fno_searched_alike_on_the_golden_data(monkeypatch):
