@@ -40,6 +40,13 @@ def test_hash_ignores_gates_but_not_training(tmp_path):
         config_hash(base)
     )
     assert config_hash(build_config({"training": {"lr": 0.5}})) != config_hash(base)
+    # model.latent.linear_modes came later: off, a config hashes as before it; on, it counts
+    assert config_hash(build_config({"model": {"latent": {"linear_modes": 0}}})) == (
+        config_hash(base)
+    )
+    assert config_hash(build_config({"model": {"latent": {"linear_modes": 8}}})) != (
+        config_hash(base)
+    )
 
 
 def test_overrides_are_parsed_as_yaml(tmp_path):

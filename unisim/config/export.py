@@ -90,6 +90,9 @@ def config_hash(cfg: Config) -> str:
     sections["data"]["cache_dir"] = data["data"]["cache_dir"]  # hashed as before
     model = dict(sections["model"])
     model["condition_nu"] = model.pop("condition")  # its name before the PDE seam
+    latent = model.get("latent")
+    if isinstance(latent, dict) and not latent.get("linear_modes"):  # off: hashed as before it
+        model["latent"] = {k: v for k, v in latent.items() if k != "linear_modes"}
     sections["model"] = model
     for section, keys in UNHASHED_KEYS.items():
         sections[section] = {k: v for k, v in sections[section].items() if k not in keys}
