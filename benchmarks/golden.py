@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/golden.py                   # 2 configs x 3 seeds (~15 min, 2 cores)
     .venv/bin/python benchmarks/golden.py --candidate experiments/DATE-STUDY-sweep-best/config.yaml
     .venv/bin/python benchmarks/golden.py --reference FNO_BEST.yaml --reference-label tuned-fno
+    .venv/bin/python benchmarks/golden.py --reference FNO.yaml --reference-set training.epochs=25
     .venv/bin/python benchmarks/golden.py --quick           # tiny sizes: a smoke run
 
 The hand-tuned config scored 0.0300 test rollout nRMSE once: one seed, on another machine,
@@ -22,7 +23,8 @@ hand-tuned with ``--candidate``) with a paired bootstrap interval
 beats the hand-tuned config: ratio < 1, "beyond noise" when the interval's upper end is
 below 1 as well. ``--reference FILE --reference-label NAME`` puts another config in the
 hand-tuned one's place (e.g. the FNO's sweep-best on the golden data, for golden / tuned
-FNO with the same seeds and test trajectories). Exit code: 0 when everything ran
+FNO with the same seeds and test trajectories); ``--reference-set KEY=VALUE`` overrides the
+reference only (e.g. more epochs, for equal training time). Exit code: 0 when everything ran
 (whatever the verdict), 1 when a command failed, 2 for bad arguments.
 """
 
@@ -60,8 +62,12 @@ GOLDEN = HERE.parent / "configs" / "train_burgers_golden.yaml"
 HAND_TUNED = HERE / "handtuned_burgers.yaml"
 
 
-def run_config(label: str, config: Path, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """``unisim run CONFIG --seeds ...`` on a fresh store: its test errors (seeds, trajectories)."""
+def run_config(
+    label: str, config: Path, args: argparse.Namespace, root: Path, sets: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``unisim run CONFIG --seeds ...`` on a fresh store: its test errors (seeds, trajectories).
+
+    ``sets``: overrides for this config only, after the common ``--set`` ones."""
     work = root / label
     (work / "mlruns").mkdir(parents=True)
     env = clean_env(args.threads)
@@ -69,7 +75,7 @@ def run_config(label: str, config: Path, args: argparse.Namespace, root: Path) -
     start = time.perf_counter()
     unisim(
         ["run", str(config), "--seeds", ",".join(map(str, args.seeds)), "--force-full-eval",
-         *sets_args(args.set)],
+         *sets_args([*args.set, *sets])],
         work, env, work / "commands.log",
     )  # fmt: skip
     summary, test = pipeline_result(env, work)
@@ -138,6 +144,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--candidate", type=Path, help="another config to compare (e.g. a sweep-best)")
     ap.add_argument("--reference", type=Path, default=HAND_TUNED, help="the config to beat")
     ap.add_argument("--reference-label", default="hand-tuned", help="its name in the table")
+    ap.add_argument(
+        "--reference-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for the reference only (repeatable), e.g. training.epochs=25 for equal time",
+    )
     add_run_args(ap, quick="tiny data, 2 seeds")
     args = parse_run_args(ap, argv)
     if not re.fullmatch(r"[a-z][\w-]*", args.reference_label) or args.reference_label in (
@@ -160,15 +173,19 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {os.cpu_count()} cpus, load average at start {load:.1f}; "
         f"{args.threads} torch thread(s); {'quick' if args.quick else 'full'}"
     )
-    plan = [("golden", args.golden), (args.reference_label, args.reference)]
+    plan = [
+        ("golden", args.golden, ()),
+        (args.reference_label, args.reference, tuple(args.reference_set)),
+    ]
     if args.candidate:
-        plan.append(("candidate", args.candidate))
+        plan.append(("candidate", args.candidate, ()))
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="unisim-golden-") as tmp:
-        for label, config in plan:
-            print(f"\n== {label}: {config.name} seeds {args.seeds} ...", flush=True)
+        for label, config, sets in plan:
+            extra = f" with {' '.join(sets)}" if sets else ""
+            print(f"\n== {label}: {config.name}{extra} seeds {args.seeds} ...", flush=True)
             try:
-                rows[label] = run_config(label, config, args, Path(tmp))
+                rows[label] = run_config(label, config, args, Path(tmp), sets)
             except CommandFailed as exc:
                 print(f"FAILED {label}: {exc}")
                 return 1

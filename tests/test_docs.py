@@ -525,6 +525,30 @@ def test_the_suites_fno_rows_are_the_fno_searched_alike(golden, bench, monkeypat
     assert built.data == tuned.data and built.evaluation == tuned.evaluation
 
 
+def test_golden_reference_set_overrides_the_reference_only(monkeypatch, capsys):
+    """``--reference-set KEY=VALUE`` (e.g. the FNO given the latent's training time) reaches
+    the reference's ``unisim run`` only, after the common ``--set`` overrides."""
+    golden = _bench("golden")
+    commands = []
+    monkeypatch.setattr(golden, "unisim", lambda argv, *rest: commands.append(argv))
+    train = {"name": "train", "metrics": {}, "seconds": 1.0, "detail": "25 epochs (completed)"}
+    monkeypatch.setattr(
+        golden, "pipeline_result", lambda env, work: ({"stages": [train]}, [[0.02, 0.03]] * 2)
+    )
+    argv = [
+        "--golden", str(REPO / "configs" / "train_advection_golden.yaml"),
+        "--reference", str(_bench("advection_vs_fno").TUNED_FNO), "--reference-label", "fno",
+        "--seeds", "0,1", "--set", "data.n_test=8", "--reference-set", "training.epochs=25",
+    ]  # fmt: skip
+    assert golden.main(argv) == 0
+    gold, ref = commands
+    assert gold[-2:] == ["--set", "data.n_test=8"]
+    assert ref[-4:] == ["--set", "data.n_test=8", "--set", "training.epochs=25"]
+    out = capsys.readouterr().out
+    assert "fno_advection_tuned.yaml with training.epochs=25 seeds [0, 1]" in out
+    assert "ratio golden / fno on test: 1.000" in out
+
+
 def test_advection_vs_fno_runs_golden_py_on_the_advection_pair(monkeypatch, capsys):
     """benchmarks/advection_vs_fno.py hands golden.py the advection golden and its tuned FNO,
     keeping the caller's options; run_all names its headline rows for advection."""
@@ -537,7 +561,8 @@ def test_advection_vs_fno_runs_golden_py_on_the_advection_pair(monkeypatch, caps
     assert vs_fno.main(["--quick"]) == 0
     assert seen == [
         ["--golden", str(vs_fno.GOLDEN), "--reference", str(vs_fno.TUNED_FNO),
-         "--reference-label", "tuned-fno", "--quick", "--set", "data.nx=128"]
+         "--reference-label", "tuned-fno", "--reference-set", "training.epochs=25", "--quick",
+         "--set", "data.nx=128"]
     ]  # fmt: skip
     rows = {
         label: {"test": [[0.02 * f, 0.03 * f]] * 3, "val": 0.02, "train_s": 1.0, "wall_s": 2.0,
