@@ -500,27 +500,20 @@ def test_golden_benchmark_reference_is_the_hand_tuned_config_on_the_golden_data(
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("golden", "bench"),
-    [
-        ("train_burgers_golden.yaml", "golden_vs_fno"),
-        ("train_advection_golden.yaml", "advection_vs_fno"),
-    ],
-)
-def test_the_suites_fno_rows_are_the_fno_searched_alike(golden, bench, monkeypatch):
-    """The suite's Burgers and advection FNO rows are the benchmarks' tuned FNO files (the
-    FNO's search on the golden data), not an untuned default: the suite's overrides rebuild
-    each file's model and training sections from the golden config."""
+def test_the_suites_burgers_fno_is_the_fno_searched_alike(monkeypatch):
+    """The suite's Burgers FNO row is benchmarks/fno_burgers_tuned.yaml (the FNO's search on
+    the golden data), not an untuned default: the suite's overrides rebuild that file's model
+    and training sections from the golden config."""
     from unisim.config import load_config
     from unisim.pipeline.suite import load_suite
 
     monkeypatch.chdir(REPO)  # the suite's paths are from the repo root
     (entry,) = [
         e for e in load_suite(REPO / "benchmarks" / "suite.yaml").configs
-        if Path(e.config).name == golden
+        if Path(e.config).name == "train_burgers_golden.yaml"
     ]  # fmt: skip
     built = load_config(REPO / entry.config, overrides=list(entry.fno))
-    tuned = load_config(_bench(bench).TUNED_FNO)
+    tuned = load_config(_bench("golden_vs_fno").TUNED_FNO)
     assert built.model == tuned.model and built.training == tuned.training
     assert built.data == tuned.data and built.evaluation == tuned.evaluation
 
@@ -537,7 +530,8 @@ def test_golden_reference_set_overrides_the_reference_only(monkeypatch, capsys):
     )
     argv = [
         "--golden", str(REPO / "configs" / "train_advection_golden.yaml"),
-        "--reference", str(_bench("advection_vs_fno").TUNED_FNO), "--reference-label", "fno",
+        "--reference", str(REPO / "benchmarks" / "fno_burgers_tuned.yaml"),
+        "--reference-label", "fno",
         "--seeds", "0,1", "--set", "data.n_test=8", "--reference-set", "training.epochs=25",
     ]  # fmt: skip
     assert golden.main(argv) == 0
@@ -545,25 +539,38 @@ def test_golden_reference_set_overrides_the_reference_only(monkeypatch, capsys):
     assert gold[-2:] == ["--set", "data.n_test=8"]
     assert ref[-4:] == ["--set", "data.n_test=8", "--set", "training.epochs=25"]
     out = capsys.readouterr().out
-    assert "fno_advection_tuned.yaml with training.epochs=25 seeds [0, 1]" in out
+    assert "fno_burgers_tuned.yaml with training.epochs=25 seeds [0, 1]" in out
     assert "ratio golden / fno on test: 1.000" in out
 
 
 def test_advection_vs_fno_runs_golden_py_on_the_advection_pair(monkeypatch, capsys):
-    """benchmarks/advection_vs_fno.py hands golden.py the advection golden and its tuned FNO,
-    keeping the caller's options; run_all names its headline rows for advection."""
+    """benchmarks/advection_vs_fno.py hands golden.py the advection golden and, as its
+    reference, the same config with the suite's advection FNO overrides (the FNO searched
+    alike, not the suite's untuned default) plus the equal-time epochs, keeping the caller's
+    options; run_all names its headline rows for advection."""
     import argparse
 
+    from unisim.config import load_config
+
     vs_fno, run_all = _bench("advection_vs_fno"), _bench("run_all")
-    assert vs_fno.GOLDEN == REPO / "configs" / "train_advection_golden.yaml"
+    overrides = vs_fno.fno_overrides()
+    assert "model.name=fno" in overrides and "model.fno.width=32" not in overrides
+    tuned = load_config(vs_fno.GOLDEN, overrides=[*overrides, vs_fno.EQUAL_TIME])
+    assert tuned.model.name == "fno" and tuned.training.epochs == 25
     seen = []
     monkeypatch.setattr(vs_fno.golden, "main", lambda argv: seen.append(argv) or 0)
     assert vs_fno.main(["--quick"]) == 0
+    assert vs_fno.main(["--seeds", "0"]) == 0
+
+    def reference(sets):
+        return [a for s in sets for a in ("--reference-set", s)]
+
+    head = ["--golden", str(vs_fno.GOLDEN), "--reference", str(vs_fno.GOLDEN),
+            "--reference-label", "tuned-fno"]  # fmt: skip
     assert seen == [
-        ["--golden", str(vs_fno.GOLDEN), "--reference", str(vs_fno.TUNED_FNO),
-         "--reference-label", "tuned-fno", "--reference-set", "training.epochs=25", "--quick",
-         "--set", "data.nx=128"]
-    ]  # fmt: skip
+        [*head, *reference(overrides), "--quick", "--set", "data.nx=128"],  # smoke: same epochs
+        [*head, *reference([*overrides, "training.epochs=25"]), "--seeds", "0"],
+    ]
     rows = {
         label: {"test": [[0.02 * f, 0.03 * f]] * 3, "val": 0.02, "train_s": 1.0, "wall_s": 2.0,
                 "epochs": ["10"] * 3}
